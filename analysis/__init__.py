@@ -1,0 +1,1 @@
+"""Statistics on run results: preference scores, consistency and preference-to-behaviour models."""

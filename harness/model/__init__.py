@@ -1,0 +1,72 @@
+"""The model layer: one async chat interface for every provider, probe and agent."""
+
+from harness.model._accounting import Accountant, AccountedModel, Price, load_price_table
+from harness.model._cache import CachedModel, ResponseCache, cache_key
+from harness.model._errors import (
+    MissingAPIKey,
+    ModelError,
+    PermanentModelError,
+    TransientModelError,
+    UnknownModel,
+    UnsupportedFeature,
+)
+from harness.model._factory import create_provider, get_model, unwrap
+from harness.model._limits import ConcurrencyLimits, LimitedModel
+from harness.model._model import (
+    Model,
+    ModelAPI,
+    ProviderOptions,
+    modelapi,
+    provider_class,
+    provider_names,
+    split_model_name,
+)
+from harness.model._retry import RetryingModel, RetryPolicy
+from harness.model._types import (
+    ChatMessage,
+    GenerateConfig,
+    ModelRequest,
+    ModelResponse,
+    StopReason,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+
+__all__ = [
+    "Accountant",
+    "AccountedModel",
+    "CachedModel",
+    "ChatMessage",
+    "ConcurrencyLimits",
+    "GenerateConfig",
+    "LimitedModel",
+    "MissingAPIKey",
+    "Model",
+    "ModelAPI",
+    "ModelError",
+    "ModelRequest",
+    "ModelResponse",
+    "PermanentModelError",
+    "Price",
+    "ProviderOptions",
+    "ResponseCache",
+    "RetryPolicy",
+    "RetryingModel",
+    "StopReason",
+    "ToolCall",
+    "ToolSpec",
+    "TransientModelError",
+    "UnknownModel",
+    "UnsupportedFeature",
+    "Usage",
+    "cache_key",
+    "create_provider",
+    "get_model",
+    "load_price_table",
+    "modelapi",
+    "provider_class",
+    "provider_names",
+    "split_model_name",
+    "unwrap",
+]

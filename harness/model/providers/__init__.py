@@ -1,0 +1,1 @@
+"""Model providers: OpenAI, Anthropic and OpenAI-compatible servers, each on its official SDK."""
