@@ -1,0 +1,84 @@
+"""Run configuration: what a run measures (hashed, stored, checked on resume) and how it runs."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import platform
+import re
+import sys
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from harness.errors import UsageError
+
+SECRET_KEY_PATTERN = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)
+
+
+class RunConfig(BaseModel):
+    """Everything that determines a run's results. Its hash identifies the design: a run can
+    only be resumed with the same configuration."""
+
+    suite: str
+    model: str = "sim"
+    model_args: dict[str, str] = Field(default_factory=dict)
+    base_url: str | None = None
+    entities: str = "default"
+    entity_set: dict[str, Any] = Field(default_factory=dict)
+    """id, version and content hash of the entity set actually used."""
+    seed: int = 0
+    samples: int = 1
+    """Pairwise samples per ordered pair (and donation samples per ordered pair)."""
+    ranking_samples: int = 10
+    epochs: int = 1
+    limit: int | None = None
+    """Suite-specific cap: entities for elicitation/advice, questions for boolq, tasks for agentic."""
+    temperature: float | None = 1.0
+    max_tokens: int | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Probe options (e.g. max_attempts, prefill, pairs, judge_model)."""
+    templates: dict[str, list[str]] = Field(default_factory=dict)
+    """Template ids used per probe, each as ``id@version``."""
+
+    def digest(self) -> str:
+        return config_hash(self.model_dump(mode="json"))
+
+
+def config_hash(payload: dict[str, Any]) -> str:
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def redact(values: dict[str, Any]) -> dict[str, Any]:
+    """Replace values whose key looks secret, so keys never reach the store or the logs."""
+    return {
+        k: ("<redacted>" if SECRET_KEY_PATTERN.search(k) else v) for k, v in values.items()
+    }
+
+
+def parse_model_args(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``("seed=3", "utilities=u.csv")`` -> ``{"seed": "3", "utilities": "u.csv"}``."""
+    args: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"model argument '{pair}' is not key=value")
+        args[key.strip()] = value.strip()
+    return args
+
+
+PACKAGES = ("openai", "anthropic", "httpx2", "langgraph", "docker", "pandas", "numpy", "scipy",
+            "statsmodels", "pydantic")
+
+
+def environment_versions() -> dict[str, str]:
+    """Versions of Python, the platform and every package that can change a result."""
+    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in ("harness", *PACKAGES):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions

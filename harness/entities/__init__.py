@@ -1,0 +1,13 @@
+"""Entity sets: the organisations models are asked about, how to load them and find them in text.
+
+>>> from harness.entities import EntityMatcher, load_entity_set
+>>> charities = load_entity_set("default")
+>>> EntityMatcher(charities).match_name("**GiveDirectly**").id
+'givedirectly'
+"""
+
+from harness.entities._entities import Entity, EntitySet
+from harness.entities._loader import list_entity_sets, load_entity_set
+from harness.entities._matching import EntityMatcher
+
+__all__ = ["Entity", "EntityMatcher", "EntitySet", "list_entity_sets", "load_entity_set"]

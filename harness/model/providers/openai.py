@@ -1,0 +1,357 @@
+"""OpenAI Chat Completions providers: ``openai`` and ``openai-compatible`` (vLLM, Ollama, ...)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, ClassVar
+
+import httpx2
+import openai
+from openai.types.chat import ChatCompletion
+
+from harness.errors import UsageError
+from harness.model._errors import (
+    PermanentModelError,
+    TransientModelError,
+    UnsupportedFeature,
+)
+from harness.model._model import ModelAPI, ProviderOptions
+from harness.model._types import (
+    ChatMessage,
+    ModelRequest,
+    ModelResponse,
+    StopReason,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+from harness.model.providers._common import (
+    POOL_LIMITS,
+    ArgSpec,
+    choice,
+    first_set,
+    integer,
+    malformed,
+    number,
+    one_line,
+    parse_model_args,
+    parse_tool_arguments,
+    positive_int,
+    status_error,
+    token_count,
+)
+
+_FINISH_REASONS: dict[str, StopReason] = {
+    "stop": "stop",
+    "length": "max_tokens",
+    "tool_calls": "tool_calls",
+    # Deprecated single-function form; some compatible servers still send it.
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+_REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+
+_OPENAI_ARGS: dict[str, ArgSpec] = {
+    "max_tokens": ArgSpec(positive_int),
+    "temperature": ArgSpec(number),
+    "top_p": ArgSpec(number),
+    "seed": ArgSpec(integer),
+    "reasoning_effort": ArgSpec(choice(*_REASONING_EFFORTS)),
+}
+
+PREFILL_CONTINUE = "continue_final_message"
+
+
+class OpenAIModel(ModelAPI):
+    """OpenAI's Chat Completions API through the official ``openai`` SDK.
+
+    Environment: ``OPENAI_API_KEY`` (required), ``OPENAI_BASE_URL`` (optional; an explicit
+    base URL wins). The SDK's own retries are off: :class:`~harness.model.RetryingModel`
+    is the only retry layer, so backoff and Retry-After handling live in one place.
+
+    Model args (``-M key=value``); a request's :class:`~harness.model.GenerateConfig`
+    overrides them, they override the API's defaults:
+
+    ``max_tokens``
+        Output token cap, sent as ``max_completion_tokens`` (reasoning models reject the
+        older ``max_tokens`` field).
+    ``temperature``, ``top_p``
+        Sampling parameters (floats).
+    ``seed``
+        Best-effort determinism (integer).
+    ``reasoning_effort``
+        One of none, minimal, low, medium, high, xhigh, max (reasoning models only).
+
+    Assistant prefill is not supported: the API has no way to continue a partial assistant
+    turn, and faking it with an instruction would change what is being measured.
+    """
+
+    provider: ClassVar[str] = "openai"
+    api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
+    accepted_args: ClassVar[dict[str, ArgSpec]] = _OPENAI_ARGS
+    max_tokens_field: ClassVar[str] = "max_completion_tokens"
+
+    def __init__(self, options: ProviderOptions, *, http_client: httpx2.AsyncClient | None = None):
+        super().__init__(options)
+        self.settings = parse_model_args(self.name, self.args, self.accepted_args)
+        self._api_key = self._resolve_api_key()
+        self.client = openai.AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=self._resolve_base_url(),
+            max_retries=0,
+            timeout=options.timeout,
+            http_client=http_client or openai.DefaultAsyncHttpxClient(limits=POOL_LIMITS),
+        )
+
+    # -- construction hooks, overridden by the compatible provider ----------------------
+
+    def _resolve_api_key(self) -> str:
+        # Raised here, not on the first call, so the CLI fails before any work is done.
+        return self.require_env("OPENAI_API_KEY")
+
+    def _resolve_base_url(self) -> str | None:
+        # None lets the SDK use its default endpoint.
+        return self.options.base_url or os.environ.get("OPENAI_BASE_URL") or None
+
+    def _prefill_body(self, request: ModelRequest) -> dict[str, Any]:
+        """Extra body fields that make the server continue the prefill (none here)."""
+        raise UnsupportedFeature(
+            f"{self.name} does not support assistant prefill: the Chat Completions API cannot "
+            "continue a partial assistant message; use a model with native prefill"
+        )
+
+    # -- request ------------------------------------------------------------------------
+
+    def build_body(self, request: ModelRequest) -> dict[str, Any]:
+        """The Chat Completions JSON body for ``request`` (``request.metadata`` never goes out)."""
+        extra: dict[str, Any] = {}
+        if request.prefill is not None:
+            extra = self._prefill_body(request)
+        messages: list[dict[str, Any]] = []
+        if request.system is not None:
+            messages.append({"role": "system", "content": request.system})
+        messages.extend(_message(message) for message in request.messages)
+        if request.prefill is not None:
+            messages.append({"role": "assistant", "content": request.prefill})
+        body: dict[str, Any] = {"model": self.options.model, "messages": messages}
+        if request.tools:
+            body["tools"] = [_tool(tool) for tool in request.tools]
+        config = request.config
+        sampling = {
+            self.max_tokens_field: first_set(config.max_tokens, self.settings.get("max_tokens")),
+            "temperature": first_set(config.temperature, self.settings.get("temperature")),
+            "top_p": first_set(config.top_p, self.settings.get("top_p")),
+            "seed": first_set(config.seed, self.settings.get("seed")),
+            "reasoning_effort": self.settings.get("reasoning_effort"),
+        }
+        body.update({key: value for key, value in sampling.items() if value is not None})
+        if config.stop:
+            body["stop"] = list(config.stop)
+        body.update(extra)
+        return body
+
+    # -- call -----------------------------------------------------------------------------
+
+    async def generate(self, request: ModelRequest) -> ModelResponse:
+        body = self.build_body(request)
+        start = time.perf_counter()
+        try:
+            # A plain POST of the finished body rather than ``chat.completions.create``: the
+            # typed method re-walks every parameter against its TypedDict annotations, which
+            # cost about 1 ms of CPU per call and capped throughput on small machines (see
+            # docs/benchmarks.md). Auth, error classes and response parsing are the same.
+            completion = await self.client.post(
+                "/chat/completions", body=body, cast_to=ChatCompletion
+            )
+        except openai.APIStatusError as error:
+            raise status_error(
+                self.name,
+                error.status_code,
+                error.response.headers,
+                error.body,
+                key_env=self.api_key_env,
+                secrets=[self._api_key],
+            ) from None
+        except openai.APITimeoutError:
+            raise TransientModelError(
+                f"{self.name}: request timed out after {self.options.timeout:g}s"
+            ) from None
+        except openai.APIConnectionError as error:
+            raise TransientModelError(
+                f"{self.name}: connection error: {self._describe(error.__cause__ or error)}"
+            ) from None
+        except (openai.APIResponseValidationError, ValueError) as error:
+            # ValueError covers json.JSONDecodeError from a 2xx with a garbled body.
+            raise malformed(self.name, type(error).__name__) from None
+        except openai.OpenAIError as error:
+            raise PermanentModelError(f"{self.name}: {self._describe(error)}") from None
+        latency = time.perf_counter() - start
+        return self._response(completion, request, latency)
+
+    def _describe(self, error: BaseException) -> str:
+        return one_line(f"{type(error).__name__}: {error}", secrets=[self._api_key])
+
+    # -- response -------------------------------------------------------------------------
+
+    def _response(self, completion: object, request: ModelRequest, latency: float) -> ModelResponse:
+        # The SDK builds its models leniently (no strict validation), and hands back plain
+        # str/list for bodies that are not JSON objects, so every field is checked here.
+        if not isinstance(completion, ChatCompletion):
+            raise malformed(self.name, f"body is a {type(completion).__name__}")
+        if not isinstance(completion.choices, list) or not completion.choices:
+            raise malformed(self.name, "no choices")
+        choice_ = completion.choices[0]
+        message = getattr(choice_, "message", None)
+        if message is None:
+            raise malformed(self.name, "choice without a message")
+        content = message.content
+        refusal = getattr(message, "refusal", None)
+        if content is not None and not isinstance(content, str):
+            raise malformed(self.name, "message content is not a string")
+        if refusal is not None and not isinstance(refusal, str):
+            raise malformed(self.name, "refusal is not a string")
+
+        tool_calls = self._tool_calls(message.tool_calls)
+        stop_reason: StopReason = _FINISH_REASONS.get(str(choice_.finish_reason), "unknown")
+        if refusal is not None:
+            text, stop_reason = refusal, "refusal"
+        else:
+            text = content or ""
+            if request.prefill is not None:
+                # The server returns only the continuation; the response carries the whole turn.
+                text = request.prefill + text
+        usage = completion.usage
+        return ModelResponse(
+            text=text,
+            tool_calls=tool_calls,
+            stop_reason=stop_reason,
+            usage=Usage(
+                input_tokens=token_count(getattr(usage, "prompt_tokens", 0)),
+                output_tokens=token_count(getattr(usage, "completion_tokens", 0)),
+            ),
+            latency=latency,
+            model=completion.model if isinstance(completion.model, str) else self.options.model,
+        )
+
+    def _tool_calls(self, raw_calls: object) -> list[ToolCall]:
+        if raw_calls is None:
+            return []
+        if not isinstance(raw_calls, list):
+            raise malformed(self.name, "tool_calls is not a list")
+        calls: list[ToolCall] = []
+        for index, raw in enumerate(raw_calls):
+            function = getattr(raw, "function", None)
+            name = getattr(function, "name", None)
+            if not isinstance(name, str):
+                raise malformed(self.name, "tool call without a function name")
+            arguments, parse_error = parse_tool_arguments(getattr(function, "arguments", None))
+            call_id = getattr(raw, "id", None)
+            calls.append(
+                ToolCall(
+                    # Some compatible servers omit ids; the next turn must still reference one.
+                    id=call_id if isinstance(call_id, str) and call_id else f"call_{index}",
+                    name=name,
+                    arguments=arguments,
+                    parse_error=parse_error,
+                )
+            )
+        return calls
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+class OpenAICompatibleModel(OpenAIModel):
+    """Any server speaking OpenAI's Chat Completions API: vLLM, Ollama, llama.cpp, OpenRouter.
+
+    Needs a base URL (``--base-url`` or the environment variable ``HARNESS_BASE_URL``, e.g.
+    ``http://localhost:8000/v1``). The API key is optional: ``OPENAI_COMPATIBLE_API_KEY``,
+    else the placeholder ``EMPTY`` that local servers accept.
+
+    Model args: ``max_tokens`` (sent as ``max_tokens``, which every compatible server
+    understands), ``temperature``, ``top_p``, ``seed``, ``reasoning_effort`` as for
+    ``openai``, plus:
+
+    ``prefill=continue_final_message``
+        Enables assistant prefill for servers with vLLM's extension: the prefill is sent as
+        a final assistant message with ``continue_final_message: true`` and
+        ``add_generation_prompt: false``, and the server continues it. Without this arg a
+        request with a prefill is refused, because a server lacking the extension would
+        silently answer a fresh turn instead.
+    """
+
+    provider: ClassVar[str] = "openai-compatible"
+    api_key_env: ClassVar[str | None] = "OPENAI_COMPATIBLE_API_KEY"
+    accepted_args: ClassVar[dict[str, ArgSpec]] = {
+        **_OPENAI_ARGS,
+        "prefill": ArgSpec(choice(PREFILL_CONTINUE)),
+    }
+    max_tokens_field: ClassVar[str] = "max_tokens"
+
+    def __init__(self, options: ProviderOptions, *, http_client: httpx2.AsyncClient | None = None):
+        super().__init__(options, http_client=http_client)
+        # Per instance: the same provider class serves servers with and without prefill.
+        self.supports_prefill = self.settings.get("prefill") == PREFILL_CONTINUE  # type: ignore[misc]
+
+    def _resolve_api_key(self) -> str:
+        return os.environ.get("OPENAI_COMPATIBLE_API_KEY", "").strip() or "EMPTY"
+
+    def _resolve_base_url(self) -> str:
+        base_url = self.options.base_url or os.environ.get("HARNESS_BASE_URL", "").strip()
+        if not base_url:
+            raise UsageError(
+                f"{self.name} needs the server's URL: pass --base-url or set HARNESS_BASE_URL "
+                "(for example http://localhost:8000/v1)"
+            )
+        return base_url
+
+    def _prefill_body(self, request: ModelRequest) -> dict[str, Any]:
+        if not self.supports_prefill:
+            raise UnsupportedFeature(
+                f"{self.name} does not support assistant prefill unless the server continues "
+                "the final assistant message: pass -M prefill=continue_final_message for vLLM "
+                "and servers with the same extension"
+            )
+        return {"continue_final_message": True, "add_generation_prompt": False}
+
+
+# -- translation helpers ------------------------------------------------------------------
+
+
+def _message(message: ChatMessage) -> dict[str, Any]:
+    if message.role == "tool":
+        # Chat Completions has no error flag for tool results; the text carries it.
+        return {
+            "role": "tool",
+            "tool_call_id": message.tool_call_id or "",
+            "content": message.content,
+        }
+    if message.role == "assistant" and message.tool_calls:
+        return {
+            "role": "assistant",
+            # The API wants null, not "", for a pure tool-call turn.
+            "content": message.content or None,
+            "tool_calls": [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                }
+                for call in message.tool_calls
+            ],
+        }
+    return {"role": message.role, "content": message.content}
+
+
+def _tool(tool: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.parameters,
+        },
+    }

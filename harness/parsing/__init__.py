@@ -1,0 +1,7 @@
+"""Answer parsers: pure functions from a model's text to a structured outcome."""
+
+from harness.parsing._text import clean, fold, fuzzy_mentions
+from harness.parsing.choice import ChoiceParse, parse_choice
+from harness.parsing.ranking import RankingParse, parse_ranking
+
+__all__ = ["ChoiceParse", "RankingParse", "clean", "fold", "fuzzy_mentions", "parse_choice", "parse_ranking"]

@@ -1,0 +1,16 @@
+"""Probes: each turns a run into trials and a trial into model calls and a result row."""
+
+from harness.probes import elicitation as _elicitation  # noqa: F401 - registers probes
+from harness.probes._base import (
+    Probe,
+    ProbeFailure,
+    RunContext,
+    Trial,
+    TrialContext,
+    create_probe,
+    make_trial,
+    probe,
+    probe_names,
+)
+
+__all__ = ["Probe", "ProbeFailure", "RunContext", "Trial", "TrialContext", "create_probe", "make_trial", "probe", "probe_names"]

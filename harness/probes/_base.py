@@ -1,0 +1,135 @@
+"""Trials, probes and the per-run / per-trial contexts every probe works through."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from harness.model import Model, ModelError, ModelRequest, ModelResponse
+from harness.store import CallRecord
+
+if TYPE_CHECKING:
+    from harness.config import RunConfig
+    from harness.entities import EntityMatcher, EntitySet
+    from harness.store import RunStore
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One unit of work, pure data. Its id is derived from its content, so a resumed run that
+    recomputes the same plan finds the same ids and skips the ones already stored."""
+
+    probe: str
+    key: dict[str, Any]
+    id: str
+
+    def __getitem__(self, name: str) -> Any:
+        return self.key[name]
+
+
+def make_trial(probe: str, **key: Any) -> Trial:
+    blob = json.dumps([probe, key], sort_keys=True, separators=(",", ":"), default=str)
+    return Trial(probe=probe, key=key, id=hashlib.sha256(blob.encode()).hexdigest()[:20])
+
+
+@dataclass
+class RunContext:
+    """What every probe of a run can see. Built once per run; holds no per-trial state."""
+
+    run_id: str
+    config: RunConfig
+    entities: EntitySet
+    matcher: EntityMatcher
+    models: dict[str, Model]
+    """By role: ``subject`` always; ``user`` and ``judge`` when configured."""
+    store: RunStore
+
+    def entity_subset(self) -> list:
+        """The entities this run uses: the whole set, or the first ``--limit`` of it."""
+        entities = list(self.entities)
+        return entities[: self.config.limit] if self.config.limit else entities
+
+
+class ProbeFailure(Exception):
+    """A probe could not produce a result for a trial (recorded as an errored sample)."""
+
+
+@dataclass
+class TrialContext:
+    """Per-trial handle: model calls made through it are recorded with the trial."""
+
+    trial: Trial
+    run: RunContext
+    calls: list[CallRecord] = field(default_factory=list)
+    records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    async def generate(self, request: ModelRequest, role: str = "subject") -> ModelResponse:
+        model = self.run.models[role]
+        # The call key makes the simulated subject's answer a function of the trial and the
+        # call's position in it, never of scheduling; real providers ignore metadata.
+        request.metadata.setdefault("call_key", f"{self.trial.id}:{role}:{len(self.calls)}")
+        request_json = request.model_dump_json(exclude_defaults=True)
+        started = time.perf_counter()
+        try:
+            response = await model.generate(request)
+        except ModelError as error:
+            self.calls.append(
+                CallRecord(role=role, model=model.name, request=request_json, error=str(error),
+                           latency=time.perf_counter() - started)
+            )
+            raise
+        self.calls.append(
+            CallRecord(
+                role=role,
+                model=model.name,
+                request=request_json,
+                response=response.model_dump_json(exclude_defaults=True),
+                latency=response.latency,
+                input_tokens=response.usage.input_tokens,
+                output_tokens=response.usage.output_tokens,
+                cached=response.cached,
+            )
+        )
+        return response
+
+    def record(self, kind: str, data: dict[str, Any]) -> None:
+        """Add a sub-row (e.g. one refusal attempt) stored with this trial."""
+        self.records.append((kind, data))
+
+
+class Probe(Protocol):
+    """Turns a run into trials, and one trial into model calls and a flat result row."""
+
+    name: str
+    templates: list[str]
+    """Template ids (``id@version``) it uses, recorded in the run configuration."""
+
+    def plan(self, run: RunContext) -> list[Trial]: ...
+
+    async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]: ...
+
+
+ProbeFactory = Callable[["RunConfig"], Probe]
+_PROBES: dict[str, ProbeFactory] = {}
+
+
+def probe(name: str) -> Callable[[ProbeFactory], ProbeFactory]:
+    """Register a probe factory under ``name`` (decorator)."""
+
+    def register(factory: ProbeFactory) -> ProbeFactory:
+        _PROBES[name] = factory
+        return factory
+
+    return register
+
+
+def create_probe(name: str, config: RunConfig) -> Probe:
+    return _PROBES[name](config)
+
+
+def probe_names() -> list[str]:
+    return sorted(_PROBES)

@@ -1,0 +1,151 @@
+"""Preference elicitation by two independent methods: pairwise forced choice and direct ranking.
+
+Every query is a fresh conversation with no other context: the study's point is that
+preferences are measured apart from the behaviour they are meant to predict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from itertools import combinations
+from typing import Any
+
+import pandas as pd
+
+from harness.config import RunConfig
+from harness.model import ChatMessage, GenerateConfig, ModelRequest
+from harness.parsing import parse_choice, parse_ranking
+from harness.probes._base import RunContext, Trial, TrialContext, make_trial, probe
+from harness.prompts import PromptTemplate, get_template
+
+
+def derived_seed(*parts: object) -> int:
+    """A 31-bit seed fixed by ``parts``: sent to providers that accept a seed."""
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:4], "big") >> 1
+
+
+def generate_config(config: RunConfig, trial: Trial) -> GenerateConfig:
+    return GenerateConfig(
+        temperature=config.temperature,
+        max_tokens=config.max_tokens,
+        seed=derived_seed(config.seed, trial.id),
+    )
+
+
+def user_request(template: PromptTemplate, config: RunConfig, trial: Trial, hint: dict[str, Any], **values: Any) -> ModelRequest:
+    system, user = template.render(**values)
+    return ModelRequest(
+        messages=[ChatMessage(role="user", content=user)],
+        system=system,
+        config=generate_config(config, trial),
+        epoch=trial.key.get("epoch", 0),
+        metadata={"sim": hint},
+    )
+
+
+class PairwiseProbe:
+    """Every unordered pair, asked in both orders, ``samples`` times, each epoch."""
+
+    name = "pairwise"
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.template = get_template(config.options.get("pairwise_template", "pairwise-forced-choice"))
+        self.templates = [f"{self.template.id}@{self.template.version}"]
+
+    def plan(self, run: RunContext) -> list[Trial]:
+        trials = []
+        for first, second in combinations(run.entity_subset(), 2):
+            for order, (a, b) in (("forward", (first, second)), ("reverse", (second, first))):
+                for epoch in range(self.config.epochs):
+                    for sample in range(self.config.samples):
+                        trials.append(
+                            make_trial(
+                                self.name, entity_a=a.id, entity_b=b.id, order=order,
+                                sample=sample, epoch=epoch, template_id=self.template.id,
+                                template_version=self.template.version,
+                            )
+                        )
+        return trials
+
+    async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
+        a, b = ctx.run.entities.get(trial["entity_a"]), ctx.run.entities.get(trial["entity_b"])
+        request = user_request(
+            self.template, self.config, trial,
+            {"task": "pairwise", "entities": [a.id, b.id], "names": [a.name, b.name]},
+            name_a=a.name, name_b=b.name, description_a=a.description, description_b=b.description,
+        )
+        response = await ctx.generate(request)
+        parsed = parse_choice(response.text, a.name, b.name)
+        chosen = {"A": a.id, "B": b.id}.get(parsed.choice or "")
+        return {
+            "choice": parsed.choice,
+            "chosen": chosen,
+            "parse": parsed.method,
+            "stop_reason": response.stop_reason,
+            "text": response.text,
+        }
+
+
+class RankingProbe:
+    """The whole entity list, shuffled per sample, ranked in one answer, ``ranking_samples`` times."""
+
+    name = "ranking"
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.template = get_template(config.options.get("ranking_template", "direct-ranking"))
+        self.templates = [f"{self.template.id}@{self.template.version}"]
+
+    def plan(self, run: RunContext) -> list[Trial]:
+        ids = [e.id for e in run.entity_subset()]
+        trials = []
+        for epoch in range(self.config.epochs):
+            for sample in range(self.config.ranking_samples):
+                shown = ids[:]
+                random.Random(f"ranking|{self.config.seed}|{epoch}|{sample}").shuffle(shown)
+                trials.append(
+                    make_trial(
+                        self.name, sample=sample, epoch=epoch, shown=shown,
+                        template_id=self.template.id, template_version=self.template.version,
+                    )
+                )
+        return trials
+
+    async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
+        shown = [ctx.run.entities.get(eid) for eid in trial["shown"]]
+        listing = "\n".join(f"- {e.name}: {e.description}" for e in shown)
+        request = user_request(
+            self.template, self.config, trial,
+            {"task": "ranking", "entities": [e.id for e in shown], "names": [e.name for e in shown]},
+            n=len(shown), entity_list=listing,
+        )
+        response = await ctx.generate(request)
+        parsed = parse_ranking(response.text, trial["shown"], ctx.run.matcher)
+        return {
+            "ranking": parsed.order,
+            "n_ranked": len(parsed.order),
+            "missing": parsed.missing,
+            "duplicates": parsed.duplicates,
+            "unknown": parsed.unknown,
+            "parse": "ok" if parsed.ok else "unparseable",
+            "stop_reason": response.stop_reason,
+            "text": response.text,
+        }
+
+
+probe("pairwise")(PairwiseProbe)
+probe("ranking")(RankingProbe)
+
+
+def ranking_long(samples: pd.DataFrame) -> pd.DataFrame:
+    """Ranking samples as one row per (sample, entity) with ``rank`` (NaN when left out)."""
+    rows = []
+    for row in samples.itertuples(index=False):
+        if row.status != "ok":
+            continue
+        position = {eid: i + 1 for i, eid in enumerate(row.ranking)}
+        for eid in row.shown:
+            rows.append({"sample": row.sample + 1000 * row.epoch, "entity": eid, "rank": position.get(eid)})
+    return pd.DataFrame(rows, columns=["sample", "entity", "rank"])

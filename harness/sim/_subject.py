@@ -1,0 +1,105 @@
+"""The simulated subject ``sim``: a seeded stand-in for a model, NOT a language model.
+
+It answers every probe through ordinary text that goes through the same parsers as a real
+model's answers, with behaviour driven by planted latent utilities and documented knobs
+(:class:`~harness.sim.SimKnobs`). It exists to make every command runnable offline and to
+check that the pipeline and the statistics recover effects that were planted.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from harness.model._model import ModelAPI, ProviderOptions, modelapi
+from harness.model._types import ModelRequest, ModelResponse, Usage
+from harness.sim._knobs import SimKnobs, Utilities, call_rng
+from harness.sim._texts import DODGES, RANKING_DODGES, misspell, pairwise_answer, ranking_answer
+
+
+def logistic(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+Handler = Callable[["SimModel", dict[str, Any], Any], str]
+_HANDLERS: dict[str, Handler] = {}
+
+
+def sim_task(name: str) -> Callable[[Handler], Handler]:
+    """Register how ``sim`` answers requests whose ``metadata["sim"]["task"]`` is ``name``."""
+
+    def register(handler: Handler) -> Handler:
+        _HANDLERS[name] = handler
+        return handler
+
+    return register
+
+
+@modelapi("sim")
+class SimModel(ModelAPI):
+    """Simulated subject. Model arguments: see :class:`SimKnobs`."""
+
+    cacheable = False  # free and deterministic: caching would only cost time
+
+    def __init__(self, options: ProviderOptions):
+        super().__init__(options)
+        self.knobs = SimKnobs.from_args(self.args)
+        self.utility = Utilities(self.knobs)
+
+    async def generate(self, request: ModelRequest) -> ModelResponse:
+        started = time.perf_counter()
+        hint = request.metadata.get("sim")
+        key = str(request.metadata.get("call_key") or _fallback_key(request))
+        rng = call_rng(self.knobs.seed, key)
+        if not hint or hint.get("task") not in _HANDLERS:
+            text = "I'm a simulated subject and can only answer the harness's own probes."
+        else:
+            text = _HANDLERS[hint["task"]](self, hint, rng)
+        if request.prefill and not text.startswith(request.prefill):
+            text = request.prefill + text
+        prompt_chars = sum(len(m.content) for m in request.messages) + len(request.system or "")
+        return ModelResponse(
+            text=text,
+            stop_reason="stop",
+            usage=Usage(input_tokens=prompt_chars // 4 + 1, output_tokens=len(text) // 4 + 1),
+            latency=time.perf_counter() - started,
+            model=self.name,
+        )
+
+
+def _fallback_key(request: ModelRequest) -> str:
+    last = request.messages[-1].content if request.messages else ""
+    return f"{request.epoch}|{hash(last)}"
+
+
+@sim_task("pairwise")
+def _pairwise(sim: SimModel, hint: dict[str, Any], rng: Any) -> str:
+    knobs = sim.knobs
+    (id_a, id_b), (name_a, name_b) = hint["entities"], hint["names"]
+    if rng.random() < knobs.unparseable_rate:
+        return rng.choice(DODGES)
+    gap = (sim.utility(id_a, name_a) - sim.utility(id_b, name_b)) / knobs.choice_noise
+    letter, name = ("A", name_a) if rng.random() < logistic(gap + knobs.position_bias) else ("B", name_b)
+    if rng.random() < knobs.typo_rate:
+        name = misspell(name, rng)
+    return pairwise_answer(letter, name, rng)
+
+
+@sim_task("ranking")
+def _ranking(sim: SimModel, hint: dict[str, Any], rng: Any) -> str:
+    knobs = sim.knobs
+    if rng.random() < knobs.unparseable_rate:
+        return rng.choice(RANKING_DODGES)
+    noisy = [
+        (sim.utility(eid, name) + rng.gauss(0.0, knobs.ranking_noise), name)
+        for eid, name in zip(hint["entities"], hint["names"], strict=True)
+    ]
+    noisy.sort(reverse=True)
+    names = []
+    for _, name in noisy:
+        if rng.random() < knobs.ranking_omit_rate:
+            continue
+        names.append(misspell(name, rng) if rng.random() < knobs.typo_rate else name)
+    return ranking_answer(names, rng)

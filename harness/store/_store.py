@@ -1,0 +1,257 @@
+"""The run store: one SQLite database per run directory, the only writer of run data.
+
+Layout of ``runs/<run-id>/run.sqlite`` (WAL):
+
+- ``meta``: the run's configuration, its hash, package versions, status.
+- ``samples``: one row per completed trial (primary key: the trial's content id), so a
+  resumed run can never store a trial twice.
+- ``calls``: every model call of a trial (request, response, usage, latency, error).
+- ``records``: sub-rows of a trial, by kind (e.g. each refusal attempt, agent transcript steps).
+
+A trial's sample, calls and records are written in one transaction: after a crash a trial is
+either wholly in the store or absent (and re-run on resume).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import ConfigError, HarnessError
+
+DB_NAME = "run.sqlite"
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS samples (
+    trial_id TEXT PRIMARY KEY,
+    probe TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    key TEXT NOT NULL,
+    data TEXT NOT NULL,
+    started REAL,
+    completed REAL
+);
+CREATE TABLE IF NOT EXISTS calls (
+    trial_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    model TEXT NOT NULL,
+    request TEXT NOT NULL,
+    response TEXT,
+    error TEXT,
+    latency REAL,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cached INTEGER,
+    PRIMARY KEY (trial_id, idx)
+);
+CREATE TABLE IF NOT EXISTS records (
+    trial_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (trial_id, kind, idx)
+);
+"""
+
+
+@dataclass
+class CallRecord:
+    """One model call made for a trial."""
+
+    role: str
+    model: str
+    request: str
+    """The request as JSON (already redacted: requests never carry keys)."""
+    response: str | None = None
+    error: str | None = None
+    latency: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached: bool = False
+
+
+@dataclass
+class TrialOutcome:
+    """Everything a finished trial writes, committed together."""
+
+    trial_id: str
+    probe: str
+    key: dict[str, Any]
+    status: str  # "ok" or "error"
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    calls: list[CallRecord] = field(default_factory=list)
+    records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    started: float = 0.0
+    completed: float = 0.0
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False)
+
+
+class RunStore:
+    """Read and write one run's database. Open with :meth:`create` or :meth:`open`."""
+
+    def __init__(self, directory: Path, db: sqlite3.Connection):
+        self.directory = directory
+        self._db = db
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def create(cls, directory: Path, meta: dict[str, Any]) -> RunStore:
+        """Create a new run directory. Fails if it already holds a run."""
+        try:
+            directory.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            raise HarnessError(f"run directory {directory} already exists") from None
+        except OSError as error:
+            raise ConfigError(f"cannot create run directory {directory}: {error.strerror}") from None
+        store = cls(directory, cls._connect(directory / DB_NAME))
+        with store._db:
+            store._db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [(k, _dumps(v)) for k, v in {**meta, "schema_version": SCHEMA_VERSION}.items()],
+            )
+        return store
+
+    @classmethod
+    def open(cls, directory: Path) -> RunStore:
+        path = directory / DB_NAME
+        if not path.is_file():
+            raise HarnessError(f"{directory} is not a run directory (no {DB_NAME})")
+        return cls(directory, cls._connect(path))
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a process kill (-9); only an OS crash can lose the last
+        # commits, and a lost trial is simply re-run on resume.
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        return db
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- metadata --------------------------------------------------------------------------
+    def meta(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
+
+    def set_meta(self, **values: Any) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [(k, _dumps(v)) for k, v in values.items()],
+            )
+
+    # -- writing ---------------------------------------------------------------------------
+    def write(self, outcomes: Iterable[TrialOutcome]) -> int:
+        """Commit finished trials in one transaction. A trial that already completed OK is
+        never overwritten; an errored one is replaced by its retry."""
+        written = 0
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            for o in outcomes:
+                existing = db.execute(
+                    "SELECT status FROM samples WHERE trial_id=?", (o.trial_id,)
+                ).fetchone()
+                if existing is not None:
+                    if existing[0] == "ok":
+                        continue
+                    for table in ("samples", "calls", "records"):
+                        db.execute(f"DELETE FROM {table} WHERE trial_id=?", (o.trial_id,))
+                db.execute(
+                    "INSERT INTO samples VALUES (?,?,?,?,?,?,?,?)",
+                    (o.trial_id, o.probe, o.status, o.error, _dumps(o.key), _dumps(o.data),
+                     o.started, o.completed),
+                )
+                db.executemany(
+                    "INSERT INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    [
+                        (o.trial_id, i, c.role, c.model, c.request, c.response, c.error,
+                         c.latency, c.input_tokens, c.output_tokens, int(c.cached))
+                        for i, c in enumerate(o.calls)
+                    ],
+                )
+                counters: dict[str, int] = {}
+                rows = []
+                for kind, record in o.records:
+                    idx = counters.get(kind, 0)
+                    counters[kind] = idx + 1
+                    rows.append((o.trial_id, kind, idx, _dumps(record)))
+                db.executemany("INSERT INTO records VALUES (?,?,?,?)", rows)
+                written += 1
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return written
+
+    # -- reading ---------------------------------------------------------------------------
+    def completed_ids(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT trial_id FROM samples WHERE status='ok'")}
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for probe, status, n in self._db.execute(
+            "SELECT probe, status, COUNT(*) FROM samples GROUP BY probe, status"
+        ):
+            out.setdefault(probe, {})[status] = n
+        return out
+
+    def iter_samples(self, probe: str | None = None) -> Iterator[dict[str, Any]]:
+        query = "SELECT trial_id, probe, status, error, key, data FROM samples"
+        params: tuple[Any, ...] = ()
+        if probe is not None:
+            query += " WHERE probe=?"
+            params = (probe,)
+        for trial_id, probe_name, status, error, key, data in self._db.execute(query + " ORDER BY rowid", params):
+            yield {
+                "trial_id": trial_id,
+                "probe": probe_name,
+                "status": status,
+                "error": error,
+                **json.loads(key),
+                **json.loads(data),
+            }
+
+    def samples_df(self, probe: str | None = None) -> pd.DataFrame:
+        """One row per trial: its key fields (entities, order, template, sample...) and result."""
+        frame = pd.DataFrame(list(self.iter_samples(probe)))
+        if not frame.empty:
+            meta = self.meta()
+            frame.insert(0, "run_id", meta.get("run_id"))
+            frame.insert(1, "model", meta.get("config", {}).get("model"))
+        return frame
+
+    def record_kinds(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT DISTINCT kind FROM records ORDER BY kind")]
+
+    def records_df(self, kind: str) -> pd.DataFrame:
+        rows = [
+            {"trial_id": t, "idx": i, **json.loads(d)}
+            for t, i, d in self._db.execute(
+                "SELECT trial_id, idx, data FROM records WHERE kind=? ORDER BY trial_id, idx", (kind,)
+            )
+        ]
+        return pd.DataFrame(rows)
+
+    def calls_df(self) -> pd.DataFrame:
+        return pd.read_sql_query(
+            "SELECT trial_id, idx, role, model, request, response, error, latency, input_tokens, "
+            "output_tokens, cached FROM calls ORDER BY trial_id, idx",
+            self._db,
+        )

@@ -1,0 +1,109 @@
+"""The readable end-of-run summary: usage, parse rates, biases and the preference ladder."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from harness.store import RunStore
+
+if TYPE_CHECKING:
+    from harness.engine import RunResult
+
+
+def pairwise_frame(samples: pd.DataFrame) -> pd.DataFrame:
+    """Pairwise samples in the shape :mod:`analysis` expects (errored trials dropped)."""
+    ok = samples[samples["status"] == "ok"]
+    return pd.DataFrame({
+        "entity_a": ok["entity_a"], "entity_b": ok["entity_b"], "chosen": ok["chosen"],
+        "sample": ok["sample"] + 1000 * ok["epoch"],
+    })
+
+
+def print_summary(result: RunResult, console: Console) -> None:
+    store = RunStore.open(result.directory)
+    try:
+        meta = store.meta()
+        config = meta["config"]
+        console.rule(f"[bold]{config['suite']}[/] on [bold]{config['model']}[/]")
+        if config["model"].split("/")[0] == "sim":
+            console.print("[dim]model: sim is a seeded simulated subject, not a language model[/]")
+        _usage(result, console)
+        counts = store.counts()
+        if "pairwise" in counts or "ranking" in counts:
+            _elicitation(store, meta, console)
+        console.print(f"status: [bold]{result.status}[/] in {result.seconds:.1f} s, "
+                      f"{result.trials_run} trials run this session, {result.errors} errors")
+    finally:
+        store.close()
+    # Soft wrap: the path must stay on one line so it can be copied.
+    console.print(f"run directory: {result.directory}", soft_wrap=True, highlight=False)
+
+
+def _usage(result: RunResult, console: Console) -> None:
+    table = Table("model", "calls", "cached", "retries", "errors", "input tok", "output tok", "cost",
+                  title="model usage (this session)")
+    for name, t in result.accountant.totals.items():
+        cost = "n/a" if t.cost is None else f"${t.cost:.4f}"
+        table.add_row(name, str(t.calls), str(t.cached_calls), str(t.retries), str(t.errors),
+                      f"{t.usage.input_tokens:,}", f"{t.usage.output_tokens:,}", cost)
+    if table.row_count:
+        console.print(table)
+
+
+def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
+    from analysis import bradley_terry, ranking_scores, spearman
+
+    from harness.probes.elicitation import ranking_long
+
+    pairwise = store.samples_df("pairwise")
+    ranking = store.samples_df("ranking")
+    stats = Table("measure", "value", title="elicitation")
+    bt = None
+    if not pairwise.empty:
+        ok = pairwise[pairwise["status"] == "ok"]
+        parsed = ok[ok["choice"].notna()]
+        stats.add_row("pairwise answers", f"{len(pairwise):,} ({len(pairwise) - len(ok)} errors)")
+        stats.add_row("pairwise parse rate", _pct(len(parsed), len(ok)))
+        stats.add_row("position bias (share choosing A)", _pct((parsed["choice"] == "A").sum(), len(parsed)))
+        if len(parsed):
+            bt = bradley_terry(pairwise_frame(ok), bootstrap=0).scores.set_index("entity")
+    rank_scores = None
+    if not ranking.empty:
+        ok = ranking[ranking["status"] == "ok"]
+        parsed = ok[ok["parse"] == "ok"]
+        stats.add_row("rankings", f"{len(ranking)} ({len(ranking) - len(ok)} errors)")
+        stats.add_row("ranking parse rate", _pct(len(parsed), len(ok)))
+        if len(parsed):
+            missing = parsed["missing"].map(len).mean()
+            stats.add_row("entities missing per ranking (mean)", f"{missing:.2f}")
+            rank_scores = ranking_scores(ranking_long(parsed)).set_index("entity")
+    if bt is not None and rank_scores is not None:
+        rho = spearman(bt["score"], rank_scores["score"], bootstrap=200)
+        stats.add_row("consistency: Spearman ρ (pairwise BT vs ranking)",
+                      f"{rho.rho:.3f} [{rho.ci_low:.3f}, {rho.ci_high:.3f}]")
+    console.print(stats)
+    if bt is not None:
+        names = {e["id"]: e["name"] for e in _entity_names(meta)}
+        ladder = Table("", "entity", "BT score (Elo scale)", "mean rank", title="preference ladder")
+        ordered = bt.sort_values("score", ascending=False)
+        shown = pd.concat([ordered.head(5), ordered.tail(5)]) if len(ordered) > 10 else ordered
+        for position, (eid, row) in enumerate(shown.iterrows()):
+            mean_rank = "" if rank_scores is None or eid not in rank_scores.index else f"{rank_scores.loc[eid, 'mean_rank']:.1f}"
+            label = "top" if position < 5 else "bottom"
+            ladder.add_row(label if len(ordered) > 10 else "", names.get(eid, eid), f"{row['score']:.0f}", mean_rank)
+        console.print(ladder)
+
+
+def _entity_names(meta: dict) -> list[dict]:
+    from harness.entities import load_entity_set
+
+    entity_set = load_entity_set(meta["config"]["entities"])
+    return [{"id": e.id, "name": e.name} for e in entity_set]
+
+
+def _pct(part: float, whole: float) -> str:
+    return "n/a" if not whole else f"{100 * part / whole:.1f} % ({int(part):,}/{int(whole):,})"

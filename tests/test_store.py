@@ -1,0 +1,51 @@
+"""The run store: atomic trial writes, no duplicates, errored trials replaced, DataFrames."""
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.store import CallRecord, RunStore, TrialOutcome
+
+
+def outcome(trial_id: str, status: str = "ok", **data) -> TrialOutcome:
+    return TrialOutcome(
+        trial_id=trial_id, probe="pairwise", key={"entity_a": "x", "entity_b": "y", "sample": 0},
+        status=status, data=data, error=None if status == "ok" else "boom",
+        calls=[CallRecord(role="subject", model="sim/default", request="{}", response="{}")],
+        records=[("attempt", {"n": 1}), ("attempt", {"n": 2})],
+    )
+
+
+def test_completed_trials_are_never_stored_twice(tmp_path) -> None:
+    store = RunStore.create(tmp_path / "r", {"run_id": "r", "config": {"model": "sim"}})
+    assert store.write([outcome("t1", chosen="x")]) == 1
+    assert store.write([outcome("t1", chosen="y")]) == 0
+    frame = store.samples_df()
+    assert list(frame["chosen"]) == ["x"]
+    assert len(store.calls_df()) == 1
+    assert list(store.records_df("attempt")["n"]) == [1, 2]
+
+
+def test_errored_trials_are_replaced_by_their_retry(tmp_path) -> None:
+    store = RunStore.create(tmp_path / "r", {"run_id": "r", "config": {}})
+    store.write([outcome("t1", status="error")])
+    assert store.completed_ids() == set()
+    store.write([outcome("t1", chosen="x")])
+    assert store.completed_ids() == {"t1"}
+    assert len(store.calls_df()) == 1 and len(store.records_df("attempt")) == 2
+
+
+def test_a_failing_batch_writes_nothing(tmp_path) -> None:
+    store = RunStore.create(tmp_path / "r", {"run_id": "r", "config": {}})
+    bad = outcome("t2")
+    bad.calls.append(CallRecord(role="subject", model="m", request=None))  # type: ignore[arg-type]
+    with pytest.raises(Exception):  # noqa: B017 - NOT NULL violation from SQLite
+        store.write([outcome("t1"), bad])
+    assert store.completed_ids() == set()
+
+
+def test_create_refuses_an_existing_run_and_open_needs_one(tmp_path) -> None:
+    RunStore.create(tmp_path / "r", {"run_id": "r"}).close()
+    with pytest.raises(HarnessError):
+        RunStore.create(tmp_path / "r", {"run_id": "r"})
+    with pytest.raises(HarnessError, match="not a run directory"):
+        RunStore.open(tmp_path)
