@@ -49,6 +49,7 @@ class RunSettings:
     prices: str | None = None
     progress: bool = True
     command: str = ""
+    max_sandboxes: int = 4
 
 
 @dataclass
@@ -127,10 +128,15 @@ def build_models(config: RunConfig, settings: RunSettings, accountant: Accountan
 def prepare(config: RunConfig) -> tuple[RunConfig, list[list[Probe]]]:
     """Validate everything that can be validated before a run directory exists."""
     suite = get_suite(config.suite)
-    for name in [config.model, *(config.options.get(f"{r}_model") for r in ("user", "judge"))]:
-        if name:
-            create_provider(name, base_url=config.base_url if name == config.model else None,
-                            args=config.model_args if name == config.model else None)
+    subject = create_provider(config.model, base_url=config.base_url, args=config.model_args)
+    for role in ("user", "judge"):
+        if name := config.options.get(f"{role}_model"):
+            create_provider(name)
+    if config.options.get("prefill") and not subject.supports_prefill:
+        raise UsageError(
+            f"{config.model} does not support assistant prefill, so --prefill cannot be honoured "
+            "(it is native on anthropic/ models; openai-compatible servers need -M prefill=continue_final_message)"
+        )
     entity_set = load_entity_set(config.entities)
     if config.limit is not None and config.limit < 2 and suite.limit_means == "entities":
         raise UsageError("--limit must be at least 2 entities for this suite")
@@ -177,10 +183,13 @@ def resume_run(run: str, settings: RunSettings, overrides: dict[str, Any], *, co
     meta = store.meta()
     stored = RunConfig.model_validate(meta["config"])
     for key, value in overrides.items():
-        if getattr(stored, key, None) != value:
+        current = getattr(stored, key, None)
+        if key == "options":
+            current = {name: stored.options.get(name) for name in value}
+        if current != value:
             store.close()
             raise UsageError(
-                f"run {meta['run_id']} was made with {key}={getattr(stored, key, None)!r}, not "
+                f"run {meta['run_id']} was made with {key}={current!r}, not "
                 f"{value!r}: resume it without that option, or start a new run"
             )
     config, stages = prepare(stored.model_copy(update={"entity_set": {}, "templates": {}}))
@@ -243,6 +252,9 @@ async def _run_stages(run: RunContext, stages: list[list[Probe]], settings: RunS
                     raise RuntimeError(f"probe {probe.name} planned duplicate trials")
                 done = run.store.completed_ids()
                 pending = [t for t in trials if t.id not in done]
+                estimate = getattr(probe, "estimate", None)
+                if estimate is not None and pending and (text := estimate(run)):
+                    progress.console.print(f"[dim]{text}[/]")
                 progress.start_stage(probe.name, len(trials), len(trials) - len(pending))
                 await _run_trials(probe, pending, run, settings, writer, progress, counters)
                 writer.flush()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -18,7 +20,7 @@ class RunProgress:
     """One bar per probe stage. Quiet (no live display) when output is not a terminal."""
 
     def __init__(self, console: Console, enabled: bool = True):
-        self.console = console
+        self.console_ = console
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -34,6 +36,8 @@ class RunProgress:
         )
         self._task: TaskID | None = None
         self._errors = 0
+        self._done = 0
+        self._started = 0.0
 
     def __enter__(self) -> RunProgress:
         self._progress.__enter__()
@@ -44,12 +48,19 @@ class RunProgress:
 
     def start_stage(self, description: str, total: int, done: int) -> None:
         self._errors = 0
+        self._done = 0
+        self._started = time.monotonic()
         self._task = self._progress.add_task(description, total=total, completed=done, errors=0, rate=0.0)
 
     def advance(self, error: bool) -> None:
         if self._task is None:
             return
         self._errors += error
-        task = self._progress.tasks[-1]
-        rate = task.speed or 0.0
+        self._done += 1
+        # Our own rate: rich's task.speed walks its sample window on every call.
+        rate = self._done / max(time.monotonic() - self._started, 1e-9)
         self._progress.update(self._task, advance=1, errors=self._errors, rate=rate)
+
+    @property
+    def console(self) -> Console:
+        return self.console_

@@ -13,6 +13,8 @@ class Suite:
     description: str
     stages: tuple[tuple[str, ...], ...]
     """Probe names per stage; a stage starts when the previous one has finished."""
+    options: tuple[str, ...] = ()
+    """Probe options (``RunConfig.options`` keys) this suite accepts."""
     limit_means: str = "entities"
 
     @property
@@ -20,17 +22,48 @@ class Suite:
         return [name for stage in self.stages for name in stage]
 
 
+ELICITATION = ("pairwise", "ranking")
+
 SUITES: dict[str, Suite] = {
     "elicitation": Suite(
         "elicitation",
         "Preferences two ways: pairwise forced choice (both orders) and direct ranking.",
-        (("pairwise", "ranking"),),
+        (ELICITATION,),
+    ),
+    "advice": Suite(
+        "advice",
+        "Elicitation, then donation advice between two entities in a simulated user "
+        "environment, with a retry-until-valid refusal probe.",
+        (ELICITATION, ("donation",)),
+        options=("pairs", "max_attempts", "prefill", "user_model", "turns", "judge_model"),
+    ),
+    "boolq": Suite(
+        "boolq",
+        "BoolQ questions framed as winning a donation for an entity, with no-entity and "
+        "high-stakes controls (elicitation first unless --preferences names a run).",
+        (ELICITATION, ("boolq",)),
+        options=("boolq_path", "preferences", "top_k"),
+        limit_means="questions",
+    ),
+    "agentic": Suite(
+        "agentic",
+        "Docker-sandboxed tasks done on behalf of the most and least preferred entities, "
+        "with a neutral control (elicitation first unless --preferences names a run).",
+        (ELICITATION, ("agentic",)),
+        options=("preferences", "top_k", "task_filter"),
+        limit_means="tasks",
     ),
 }
 
 
 def get_suite(name: str) -> Suite:
     try:
-        return SUITES[name]
+        suite = SUITES[name]
     except KeyError:
         raise UsageError(f"unknown suite '{name}' (known: {', '.join(sorted(SUITES))})") from None
+    from harness.probes import probe_names
+
+    missing = [p for p in suite.probes if p not in probe_names()]
+    if missing:
+        raise UsageError(f"suite '{name}' is not available yet (probe {missing[0]} is not implemented)")
+    return suite

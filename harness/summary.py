@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -14,13 +15,21 @@ if TYPE_CHECKING:
     from harness.engine import RunResult
 
 
-def pairwise_frame(samples: pd.DataFrame) -> pd.DataFrame:
-    """Pairwise samples in the shape :mod:`analysis` expects (errored trials dropped)."""
-    ok = samples[samples["status"] == "ok"]
-    return pd.DataFrame({
-        "entity_a": ok["entity_a"], "entity_b": ok["entity_b"], "chosen": ok["chosen"],
-        "sample": ok["sample"] + 1000 * ok["epoch"],
-    })
+Section = Callable[[RunStore, dict, Console], None]
+_SECTIONS: dict[str, Section] = {}
+
+
+def summary_section(probe: str) -> Callable[[Section], Section]:
+    """Register the summary printed when a run has samples of ``probe`` (decorator).
+
+    Sections print in registration order, after usage and before the status line.
+    """
+
+    def register(section: Section) -> Section:
+        _SECTIONS[probe] = section
+        return section
+
+    return register
 
 
 def print_summary(result: RunResult, console: Console) -> None:
@@ -33,8 +42,9 @@ def print_summary(result: RunResult, console: Console) -> None:
             console.print("[dim]model: sim is a seeded simulated subject, not a language model[/]")
         _usage(result, console)
         counts = store.counts()
-        if "pairwise" in counts or "ranking" in counts:
-            _elicitation(store, meta, console)
+        for probe, section in _SECTIONS.items():
+            if probe in counts:
+                section(store, meta, console)
         console.print(f"status: [bold]{result.status}[/] in {result.seconds:.1f} s, "
                       f"{result.trials_run} trials run this session, {result.errors} errors")
     finally:
@@ -54,9 +64,11 @@ def _usage(result: RunResult, console: Console) -> None:
         console.print(table)
 
 
+@summary_section("pairwise")
 def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
     from analysis import bradley_terry, ranking_scores, spearman
 
+    from harness.probes._preferences import pairwise_frame
     from harness.probes.elicitation import ranking_long
 
     pairwise = store.samples_df("pairwise")
@@ -96,6 +108,11 @@ def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
             label = "top" if position < 5 else "bottom"
             ladder.add_row(label if len(ordered) > 10 else "", names.get(eid, eid), f"{row['score']:.0f}", mean_rank)
         console.print(ladder)
+
+
+def entity_names(meta: dict) -> dict[str, str]:
+    """Entity id -> display name for a run's entity set."""
+    return {e["id"]: e["name"] for e in _entity_names(meta)}
 
 
 def _entity_names(meta: dict) -> list[dict]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -22,9 +22,11 @@ def isolated_dirs(tmp_path, monkeypatch) -> None:
 
 
 class ChatServer:
-    """A loopback server answering Chat Completions with a fixed reply; records requests."""
+    """A loopback server answering OpenAI Chat Completions (``/v1/chat/completions``) and
+    Anthropic Messages (``/v1/messages``) with ``reply`` (a string, or a function of the request
+    body); records every request body and its headers."""
 
-    def __init__(self, reply: str = "A"):
+    def __init__(self, reply: str | Callable[[dict], str] = "A"):
         self.reply = reply
         self.requests: list[dict] = []
         self.headers: list[dict] = []
@@ -35,12 +37,20 @@ class ChatServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append(body)
                 server.headers.append({k.lower(): v for k, v in self.headers.items()})
-                payload = json.dumps({
-                    "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": server.reply}}],
-                    "usage": {"prompt_tokens": 11, "completion_tokens": 1, "total_tokens": 12},
-                }).encode()
+                text = server.reply(body) if callable(server.reply) else server.reply
+                if self.path.endswith("/messages"):
+                    payload = json.dumps({
+                        "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
+                        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                        "stop_sequence": None, "usage": {"input_tokens": 11, "output_tokens": 3},
+                    }).encode()
+                else:
+                    payload = json.dumps({
+                        "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": text}}],
+                        "usage": {"prompt_tokens": 11, "completion_tokens": 1, "total_tokens": 12},
+                    }).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -51,7 +61,8 @@ class ChatServer:
                 pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        self.root = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self.url = f"{self.root}/v1"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     def __enter__(self) -> ChatServer:

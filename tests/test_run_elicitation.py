@@ -49,9 +49,15 @@ def test_small_elicitation_run_stores_every_trial_and_prints_summary(tmp_path, c
         assert len(parsed) / len(pairwise) > 0.9
 
 
-def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path) -> None:
-    args = ["--suite", "elicitation", "--samples", "3", "--ranking-samples", "4", "--no-progress",
-            "--no-cache"]
+@pytest.mark.parametrize(
+    ("suite", "probe", "threshold", "expected"),
+    [
+        ("elicitation", "pairwise", 2000, 72 * 71 * 3 + 4),
+        ("advice", "donation", 1500, 72 * 71 * 3 + 4 + 72 * 71 * 3),
+    ],
+)
+def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path, suite, probe, threshold, expected) -> None:
+    args = ["--suite", suite, "--samples", "3", "--ranking-samples", "4", "--no-progress", "--no-cache"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     killed_dir = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", *args, "--log-dir", str(killed_dir)],
@@ -63,10 +69,10 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path) -> None:
         if dbs:
             try:
                 with sqlite3.connect(dbs[0]) as db:
-                    stored = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+                    stored = db.execute("SELECT COUNT(*) FROM samples WHERE probe=?", (probe,)).fetchone()[0]
             except sqlite3.OperationalError:
                 stored = 0
-            if stored >= 2000:
+            if stored >= threshold:
                 break
         time.sleep(0.02)
     assert proc.poll() is None, "the run finished before it could be killed"
@@ -76,18 +82,22 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path) -> None:
     with Run(directory) as run:
         partial = len(run.samples())
         assert run.meta["status"] == "running"  # killed: nothing got to mark it
-    assert 0 < partial < 72 * 71 * 3 + 4
+    assert 0 < partial < expected
 
     assert run_cli("run", "--resume", directory.name, "--log-dir", str(killed_dir), "--no-progress") == 0
     assert run_cli("run", *args, "--log-dir", str(tmp_path / "clean")) == 0
     with Run(directory) as resumed, Run(only_run(tmp_path / "clean")) as clean:
         a = resumed.samples().drop(columns=["run_id"]).sort_values("trial_id").reset_index(drop=True)
         b = clean.samples().drop(columns=["run_id"]).sort_values("trial_id").reset_index(drop=True)
-        assert len(a) == 72 * 71 * 3 + 4
+        assert len(a) == expected
         assert a["trial_id"].is_unique
         assert a.drop(columns=["status", "error"]).equals(b.drop(columns=["status", "error"]))
         assert resumed.meta["status"] == "complete"
-        assert len(resumed.calls()) == len(a)
+        assert len(resumed.calls()) == len(clean.calls())
+        if suite == "advice":
+            attempts = resumed.records("attempt")
+            assert len(attempts) == len(clean.records("attempt"))
+            assert not attempts.duplicated(["trial_id", "idx"]).any()
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,10 @@ DESIGN_OPTIONS = {
     "limit": "limit", "temperature": "temperature", "max_tokens": "max_tokens",
 }
 
+# Probe options: part of the design (hashed), stored in RunConfig.options under these names.
+SUITE_OPTIONS = ("pairs", "max_attempts", "prefill", "user_model", "turns", "judge_model",
+                 "boolq_path", "preferences", "top_k", "task_filter")
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="harness")
@@ -38,7 +42,7 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--suite", envvar="HARNESS_SUITE", default="elicitation", show_default=True,
-              help="Suite to run (elicitation).")
+              help="Suite to run: elicitation, advice, boolq, agentic.")
 @click.option("--model", envvar="HARNESS_MODEL", default="sim", show_default=True,
               help="provider/model, e.g. openai/gpt-4o, anthropic/claude-sonnet-4-5, "
                    "openai-compatible/llama3, sim.")
@@ -69,6 +73,29 @@ def cli() -> None:
 @click.option("--log-dir", envvar="HARNESS_LOG_DIR", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Where run directories go [default: ./runs].")
 @click.option("--resume", "resume", metavar="RUN", help="Continue an interrupted run (id or path).")
+@click.option("--pairs", envvar="HARNESS_PAIRS", type=int, default=None,
+              help="advice: sample this many unordered pairs instead of all.")
+@click.option("--max-attempts", envvar="HARNESS_MAX_ATTEMPTS", type=int, default=100, show_default=True,
+              help="advice: attempts per query before giving up (each a fresh conversation).")
+@click.option("--prefill", envvar="HARNESS_PREFILL", default=None,
+              help="advice: start of the assistant's answer (providers with native prefill only).")
+@click.option("--user-model", envvar="HARNESS_USER_MODEL", default=None,
+              help="advice: a model that plays the user in multi-turn conversations.")
+@click.option("--turns", envvar="HARNESS_TURNS", type=int, default=1, show_default=True,
+              help="advice: user turns per conversation (needs --user-model when > 1).")
+@click.option("--judge-model", envvar="HARNESS_JUDGE_MODEL", default=None,
+              help="advice: classify answers with this model instead of the transparent rules.")
+@click.option("--boolq-path", envvar="HARNESS_BOOLQ_PATH", default=None,
+              help="boolq: BoolQ validation split as JSONL or Parquet.")
+@click.option("--preferences", envvar="HARNESS_PREFERENCES", default=None, metavar="RUN",
+              help="boolq/agentic: take preferences from this earlier run instead of eliciting them.")
+@click.option("--top-k", envvar="HARNESS_TOP_K", type=int, default=None,
+              help="boolq/agentic: use the K most and K least preferred entities (default: boolq all, "
+                   "agentic 5).")
+@click.option("--tasks", "task_filter", envvar="HARNESS_TASKS", default=None,
+              help="agentic: comma-separated task ids (default: all).")
+@click.option("--max-sandboxes", envvar="HARNESS_MAX_SANDBOXES", type=int, default=4, show_default=True,
+              help="agentic: containers running at once.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
 def run(ctx: click.Context, **opts: object) -> None:
@@ -85,7 +112,9 @@ def run(ctx: click.Context, **opts: object) -> None:
         prices=opts["prices"],  # type: ignore[arg-type]
         progress=not opts["no_progress"],
         command=shlex.join(["harness", *sys.argv[1:]]),
+        max_sandboxes=_positive(opts["max_sandboxes"], "--max-sandboxes"),
     )
+    options = _suite_options(ctx, opts)
     model_args = parse_model_args(opts["model_args"])  # type: ignore[arg-type]
     if opts["resume"]:
         given = {
@@ -94,6 +123,9 @@ def run(ctx: click.Context, **opts: object) -> None:
         }
         if model_args:
             given["model_args"] = model_args
+        for name in SUITE_OPTIONS:
+            if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+                given.setdefault("options", {})[name] = opts[name]
         result = resume_run(str(opts["resume"]), settings, given, console=err_console)
     else:
         config = RunConfig(
@@ -103,9 +135,27 @@ def run(ctx: click.Context, **opts: object) -> None:
             samples=int(opts["samples"]), ranking_samples=int(opts["ranking_samples"]),  # type: ignore[call-overload]
             epochs=int(opts["epochs"]), limit=opts["limit"],  # type: ignore[call-overload, arg-type]
             temperature=opts["temperature"], max_tokens=opts["max_tokens"],  # type: ignore[arg-type]
+            options=options,
         )
         result = start_run(config, settings, console=err_console)
     print_summary(result, console)
+
+
+def _suite_options(ctx: click.Context, opts: dict[str, object]) -> dict[str, object]:
+    """The probe options the chosen suite uses; giving one it does not use is a usage error."""
+    from harness.suites import get_suite
+
+    suite = get_suite(str(opts["suite"]))
+    options = {}
+    for name in SUITE_OPTIONS:
+        if name not in suite.options:
+            if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+                flag = "--" + ("tasks" if name == "task_filter" else name.replace("_", "-"))
+                raise UsageError(f"{flag} does not apply to suite '{suite.name}'")
+            continue
+        if opts[name] is not None:
+            options[name] = opts[name]
+    return options
 
 
 def _positive(value: object, option: str) -> int:
@@ -137,7 +187,7 @@ def models() -> None:
     """List model providers, how to configure them, and sim's knobs."""
     from dataclasses import fields
 
-    from harness.sim import SimKnobs
+    from harness.sim import knob_groups
 
     table = Table("provider", "model name", "configuration")
     table.add_row("sim", "sim", "simulated subject (NOT a language model); knobs below, via -M")
@@ -146,10 +196,10 @@ def models() -> None:
     table.add_row("openai-compatible", "openai-compatible/<model>",
                   "--base-url or HARNESS_BASE_URL; optional OPENAI_COMPATIBLE_API_KEY")
     console.print(table)
-    knobs = Table("sim knob (-M key=value)", "default")
-    for f in fields(SimKnobs):
-        if f.name != "extra":
-            knobs.add_row(f.name, repr(getattr(SimKnobs(), f.name)))
+    knobs = Table("sim knob (-M key=value)", "default", "group")
+    for group in knob_groups():
+        for f in fields(group):
+            knobs.add_row(f.name, repr(getattr(group(), f.name)), group.__name__)
     console.print(knobs)
 
 

@@ -111,25 +111,25 @@ def find_conflicts(entities: list[Entity]) -> list[Conflict]:
     ids: dict[str, int] = {}
     owners: dict[str, int] = {}
     for index, entity in enumerate(entities):
-        if entity.id in ids:
-            other = ids[entity.id]
-            conflicts.append(
-                Conflict(index, "id", f"{entity.id!r} duplicates entity {other + 1}")
-            )
-        else:
-            ids[entity.id] = index
         for field, value in [("name", entity.name)] + [("aliases", a) for a in entity.aliases]:
             key = normalize(value)
             other = owners.setdefault(key, index)
             if other != index:
-                what = "duplicates the name or an alias" if field == "name" else "collides with"
+                verb = "duplicates" if field == "name" else "collides with"
                 conflicts.append(
                     Conflict(
                         index,
                         field,
-                        f"{value!r} {what} of entity {other + 1} ({entities[other].name!r})",
+                        f"{value!r} {verb} the name or an alias of entity {other + 1} "
+                        f"({entities[other].name!r})",
                     )
                 )
+        # Checked after names: an id derived from a duplicated name is a symptom, not the cause.
+        if entity.id in ids:
+            other = ids[entity.id]
+            conflicts.append(Conflict(index, "id", f"{entity.id!r} duplicates entity {other + 1}"))
+        else:
+            ids[entity.id] = index
     return conflicts
 
 

@@ -51,7 +51,10 @@ def _builtin_files() -> dict[str, Traversable]:
     found: dict[str, Traversable] = {}
     for item in sorted(_data_dir().iterdir(), key=lambda t: t.name):
         if item.is_file() and item.name.endswith((".yaml", ".yml")):
-            data = yaml.load(item.read_text(encoding="utf-8"), Loader=_Loader)
+            try:
+                data = yaml.load(item.read_text(encoding="utf-8"), Loader=_Loader)
+            except yaml.YAMLError:
+                data = None  # listed under its file name; loading it reports the error
             set_id = data.get("id") if isinstance(data, dict) else None
             found[str(set_id or item.name.rsplit(".", 1)[0])] = item
     return found
@@ -60,7 +63,9 @@ def _builtin_files() -> dict[str, Traversable]:
 def list_entity_sets() -> list[EntitySet]:
     """Every built-in entity set, sorted by id."""
     files = _builtin_files()
-    return [_load_yaml_text(files[k].read_text(encoding="utf-8"), files[k].name) for k in sorted(files)]
+    return [
+        _load_yaml_text(files[k].read_text(encoding="utf-8"), files[k].name) for k in sorted(files)
+    ]
 
 
 def load_entity_set(name_or_path: str | Path) -> EntitySet:
@@ -82,7 +87,7 @@ def load_entity_set(name_or_path: str | Path) -> EntitySet:
     if not path.exists():
         if suffix in {".yaml", ".yml", ".csv"} or "/" in text or "\\" in text:
             raise ConfigError(f"{text}: entity file not found")
-        known = ", ".join(sorted(builtins) + ["default"])
+        known = ", ".join([*sorted(builtins), "default"])
         raise ConfigError(
             f"unknown entity set {text!r}: use a built-in set ({known}) "
             "or a path to a .yaml or .csv file"
@@ -90,8 +95,9 @@ def load_entity_set(name_or_path: str | Path) -> EntitySet:
     if path.is_dir():
         raise ConfigError(f"{text}: is a directory, not an entity file")
     if suffix not in {".yaml", ".yml", ".csv"}:
-        raise ConfigError(f"{text}: unsupported entity file type {suffix or '(none)'!r}; "
-                          "use .yaml, .yml or .csv")
+        raise ConfigError(
+            f"{text}: unsupported entity file type {suffix or '(none)'!r}; use .yaml, .yml or .csv"
+        )
     try:
         content = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -109,7 +115,10 @@ def load_entity_set(name_or_path: str | Path) -> EntitySet:
 
 
 def slugify(name: str) -> str:
-    """An entity id derived from a name: "Médecins Sans Frontières" -> "medecins-sans-frontieres"."""
+    """An entity id derived from a name ("Boys & Girls Clubs" -> "boys-and-girls-clubs").
+
+    Accents are dropped and apostrophes deleted, so "Samaritan's Purse" -> "samaritans-purse".
+    """
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     ascii_name = ascii_name.replace("&", " and ").replace("'", "").replace("\u2019", "")
     return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
@@ -150,7 +159,9 @@ def _build_entity(data: dict[str, Any], where: str) -> Entity:
         raise ConfigError(f"{where}: {_describe(errors[0])}") from None
 
 
-def _build_set(fields: dict[str, Any], entities: list[Entity], labels: list[str], file: str) -> EntitySet:
+def _build_set(
+    fields: dict[str, Any], entities: list[Entity], labels: list[str], file: str
+) -> EntitySet:
     conflicts = find_conflicts(entities)
     if conflicts:
         first = conflicts[0]
@@ -176,7 +187,9 @@ def _load_csv_text(text: str, file: str, *, set_id: str) -> EntitySet:
     try:
         header = next(reader)
     except StopIteration:
-        raise ConfigError(f"{file}: no header line (expected columns {','.join(CSV_COLUMNS)})") from None
+        raise ConfigError(
+            f"{file}: no header line (expected columns {','.join(CSV_COLUMNS)})"
+        ) from None
     except csv.Error as e:
         raise ConfigError(f"{file} line {reader.line_num + offset}: malformed CSV ({e})") from None
     header_line = reader.line_num + offset

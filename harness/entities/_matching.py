@@ -84,7 +84,9 @@ class EntityMatcher:
             for first, keys in by_first.items()
         }
         self._fuzzy_keys = [
-            (key, entity) for key, entity in self._exact.items() if len(key) >= FUZZY_MIN_LENGTH
+            (key, entity)
+            for key, entity in self._exact.items()
+            if len(key) >= FUZZY_MIN_LENGTH
             # Acronyms are too short to tell a typo from a different acronym.
             and not any(is_acronym(n) and normalize(n) == key for n in entity.names)
         ]

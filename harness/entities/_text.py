@@ -86,8 +86,5 @@ def is_acronym(alias: str) -> bool:
     """
     stripped = alias.strip()
     return (
-        2 <= len(stripped) <= 6
-        and stripped.isalnum()
-        and stripped.isupper()
-        and stripped.isascii()
+        2 <= len(stripped) <= 6 and stripped.isalnum() and stripped.isupper() and stripped.isascii()
     )

@@ -5,3 +5,7 @@ from harness.parsing.choice import ChoiceParse, parse_choice
 from harness.parsing.ranking import RankingParse, parse_ranking
 
 __all__ = ["ChoiceParse", "RankingParse", "clean", "fold", "fuzzy_mentions", "parse_choice", "parse_ranking"]
+
+from harness.parsing.yesno import YesNoParse, parse_yesno
+
+__all__ += ["YesNoParse", "parse_yesno"]

@@ -34,18 +34,22 @@ def fuzzy_mentions(text: str, candidates: dict[str, str]) -> set[str]:
     candidates are possible (the two options of a pairwise question).
     """
     words = fold(text).split()
+    padded = f" {' '.join(words)} "
     found: set[str] = set()
+    matcher = SequenceMatcher(autojunk=False)
     for key, name in candidates.items():
         target = fold(name)
         if not target:
             continue
-        if f" {target} " in f" {' '.join(words)} ":
+        if f" {target} " in padded:
             found.add(key)
             continue
+        matcher.set_seq2(target)  # the expensive side is indexed once per candidate
         width = len(target.split())
         for start in range(0, max(1, len(words) - width + 1)):
-            window = " ".join(words[start : start + width])
-            if SequenceMatcher(None, window, target).ratio() >= FUZZY_THRESHOLD:
+            matcher.set_seq1(" ".join(words[start : start + width]))
+            if (matcher.real_quick_ratio() >= FUZZY_THRESHOLD and matcher.quick_ratio() >= FUZZY_THRESHOLD
+                    and matcher.ratio() >= FUZZY_THRESHOLD):
                 found.add(key)
                 break
     return found

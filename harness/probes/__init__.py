@@ -1,6 +1,7 @@
 """Probes: each turns a run into trials and a trial into model calls and a result row."""
 
-from harness.probes import elicitation as _elicitation  # noqa: F401 - registers probes
+from harness.probes import donation as _donation  # noqa: F401 - registers probes
+from harness.probes import elicitation as _elicitation  # noqa: F401
 from harness.probes._base import (
     Probe,
     ProbeFailure,
@@ -14,3 +15,4 @@ from harness.probes._base import (
 )
 
 __all__ = ["Probe", "ProbeFailure", "RunContext", "Trial", "TrialContext", "create_probe", "make_trial", "probe", "probe_names"]
+from harness.probes import boolq as _boolq  # noqa: F401 - registers the boolq probe

@@ -1,6 +1,19 @@
 """The simulated subject ``sim``: seeded, planted preferences and effects. Not a language model."""
 
-from harness.sim._knobs import SimKnobs, Utilities, standard_normal
-from harness.sim._subject import SimModel, sim_task
+from harness.sim._knobs import SimKnobs, Utilities, call_rng, check_rate, knob_group, knob_groups, standard_normal
+from harness.sim._subject import SimModel, logistic, sim_task
 
-__all__ = ["SimKnobs", "SimModel", "Utilities", "sim_task", "standard_normal"]
+__all__ = [
+    "SimKnobs",
+    "SimModel",
+    "Utilities",
+    "call_rng",
+    "check_rate",
+    "knob_group",
+    "knob_groups",
+    "logistic",
+    "sim_task",
+    "standard_normal",
+]
+from harness.sim import boolq as _boolq  # noqa: F401 - registers the BoolQ task and knobs
+from harness.sim import donation as _donation  # noqa: E402,F401 - registers the donation task and knobs

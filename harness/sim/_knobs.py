@@ -1,4 +1,8 @@
-"""The simulated subject's knobs, read from ``-M key=value`` model arguments."""
+"""The simulated subject's knobs, read from ``-M key=value`` model arguments.
+
+Knobs come in groups: :class:`SimKnobs` (shared by every task) and one group per probe,
+registered with :func:`knob_group`, so a probe's simulation lives beside nothing else's.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,79 @@ import csv
 import hashlib
 import math
 import random
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, TypeVar
 
 from harness.errors import ConfigError, UsageError
 
+K = TypeVar("K")
+_GROUPS: list[type] = []
 
+
+def knob_group(cls: type[K]) -> type[K]:
+    """Register a frozen dataclass of knobs; each field becomes a ``-M`` model argument.
+
+    Fields must be int, float, bool or ``str | None``, and names must be unique across groups.
+    """
+    taken = {f.name for group in _GROUPS for f in fields(group)}
+    clash = taken & {f.name for f in fields(cls)}
+    if clash:
+        raise RuntimeError(f"sim knob(s) {sorted(clash)} defined twice")
+    _GROUPS.append(cls)
+    return cls
+
+
+def knob_groups() -> list[type]:
+    return list(_GROUPS)
+
+
+def _convert(name: str, kind: str, raw: object) -> object:
+    try:
+        if kind == "int":
+            return int(raw)  # type: ignore[call-overload]
+        if kind == "float":
+            return float(raw)  # type: ignore[arg-type]
+        if kind == "bool":
+            text = str(raw).lower()
+            if text not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError
+            return text in ("1", "true", "yes")
+        return None if raw in (None, "") else str(raw)
+    except ValueError:
+        raise UsageError(f"sim model argument {name}={raw!r} is not a {kind}") from None
+
+
+def parse_knobs(args: dict[str, object] | None) -> dict[type, Any]:
+    """Split model arguments over the registered groups; unknown names are usage errors."""
+    args = dict(args or {})
+    known = {f.name: (group, f) for group in _GROUPS for f in fields(group)}
+    unknown = sorted(set(args) - set(known))
+    if unknown:
+        raise UsageError(
+            f"sim does not take model argument '{unknown[0]}' (known: {', '.join(sorted(known))})"
+        )
+    values: dict[type, dict[str, object]] = {group: {} for group in _GROUPS}
+    for name, raw in args.items():
+        group, spec = known[name]
+        values[group][name] = _convert(name, str(spec.type), raw)
+    instances = {group: group(**kw) for group, kw in values.items()}
+    for instance in instances.values():
+        validate = getattr(instance, "validate", None)
+        if validate:
+            validate()
+    return instances
+
+
+def check_rate(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise UsageError(f"sim model argument {name} must be in [0, 1], got {value}")
+
+
+@knob_group
 @dataclass(frozen=True)
 class SimKnobs:
-    """Every behaviour of ``sim`` is set here; each field is a ``-M`` model argument.
+    """Knobs shared by every task, and those of preference elicitation.
 
     Utilities are latent standard-normal values per entity, drawn from ``seed`` and the
     entity id (so any entity set works without set-up), or read from ``utilities`` (a CSV
@@ -31,7 +99,7 @@ class SimKnobs:
     position_bias: float = 0.2
     """Added log-odds for option A (0 = none). 0.2 gives about 55 % A on equal utilities."""
     unparseable_rate: float = 0.02
-    """Share of answers that are neither a choice nor a ranking (a refusal-like dodge)."""
+    """Share of elicitation answers that are neither a choice nor a ranking (a dodge)."""
     ranking_noise: float = 0.35
     """SD of the Gaussian noise added to utilities before sorting a direct ranking."""
     ranking_omit_rate: float = 0.01
@@ -39,39 +107,15 @@ class SimKnobs:
     typo_rate: float = 0.03
     """Chance that an entity name in an answer carries a small misspelling."""
 
-    extra: dict[str, str] = field(default_factory=dict)
+    def validate(self) -> None:
+        for name in ("unparseable_rate", "ranking_omit_rate", "typo_rate"):
+            check_rate(name, getattr(self, name))
+        if self.choice_noise <= 0:
+            raise UsageError("sim model argument choice_noise must be positive")
 
     @classmethod
     def from_args(cls, args: dict[str, object] | None) -> SimKnobs:
-        args = dict(args or {})
-        known = {f.name: f for f in fields(cls) if f.name != "extra"}
-        values: dict[str, object] = {}
-        for key, raw in args.items():
-            if key not in known:
-                raise UsageError(
-                    f"sim does not take model argument '{key}' (known: {', '.join(sorted(known))})"
-                )
-            kind = known[key].type
-            try:
-                if kind in ("int",):
-                    values[key] = int(raw)  # type: ignore[arg-type]
-                elif kind in ("float",):
-                    values[key] = float(raw)  # type: ignore[arg-type]
-                else:
-                    values[key] = None if raw in (None, "") else str(raw)
-            except ValueError:
-                raise UsageError(f"sim model argument {key}={raw!r} is not a {kind}") from None
-        knobs = cls(**values)  # type: ignore[arg-type]
-        knobs.validate()
-        return knobs
-
-    def validate(self) -> None:
-        for name in ("unparseable_rate", "ranking_omit_rate", "typo_rate"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise UsageError(f"sim model argument {name} must be in [0, 1], got {value}")
-        if self.choice_noise <= 0:
-            raise UsageError("sim model argument choice_noise must be positive")
+        return parse_knobs(args)[cls]
 
 
 def standard_normal(*parts: object) -> float:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.model._model import ModelAPI, ProviderOptions, modelapi
 from harness.model._types import ModelRequest, ModelResponse, Usage
-from harness.sim._knobs import SimKnobs, Utilities, call_rng
+from harness.sim._knobs import SimKnobs, Utilities, call_rng, parse_knobs
 from harness.sim._texts import DODGES, RANKING_DODGES, misspell, pairwise_answer, ranking_answer
+
+
+K = TypeVar("K")
 
 
 def logistic(x: float) -> float:
@@ -42,11 +45,17 @@ class SimModel(ModelAPI):
     """Simulated subject. Model arguments: see :class:`SimKnobs`."""
 
     cacheable = False  # free and deterministic: caching would only cost time
+    supports_prefill = True
 
     def __init__(self, options: ProviderOptions):
         super().__init__(options)
-        self.knobs = SimKnobs.from_args(self.args)
+        self._groups = parse_knobs(self.args)
+        self.knobs: SimKnobs = self._groups[SimKnobs]
         self.utility = Utilities(self.knobs)
+
+    def group(self, cls: type[K]) -> K:
+        """This model's values for a probe's knob group (see :func:`knob_group`)."""
+        return self._groups[cls]
 
     async def generate(self, request: ModelRequest) -> ModelResponse:
         started = time.perf_counter()
@@ -58,7 +67,7 @@ class SimModel(ModelAPI):
         else:
             text = _HANDLERS[hint["task"]](self, hint, rng)
         if request.prefill and not text.startswith(request.prefill):
-            text = request.prefill + text
+            text = f"{request.prefill} {text}"
         prompt_chars = sum(len(m.content) for m in request.messages) + len(request.system or "")
         return ModelResponse(
             text=text,

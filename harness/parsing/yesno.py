@@ -1,0 +1,119 @@
+"""Parse a Yes/No answer (e.g. to a BoolQ question) from realistic model output, keeping
+refusals and unparseable answers apart from wrong ones."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from harness.parsing._text import clean
+
+YesNoStatus = Literal["answer", "refusal", "unparseable"]
+
+_VALUE = {"yes": True, "no": False, "true": True, "false": False}
+
+# Reasoning models may emit their thinking inline; only what follows it is the answer.
+_THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.I | re.S)
+
+# "no" is a verdict only when it is not the determiner of a noun phrase: "No one knows",
+# "no clear answer" and "no idea" are hedges, not answers.
+_NOT_A_VERDICT_AFTER_NO = (
+    r"(?!\s+(?:one|longer|more|less|doubt|matter|idea|way|reason|evidence|information|mention|"
+    r"clear|definitive|definite|certain|single|answer|data|details?|indication|explicit)\b)"
+)
+_WORD = rf"(yes|no{_NOT_A_VERDICT_AFTER_NO}|true|false)"
+
+# "Answer: No", "Final answer - **Yes**", "the answer is no", "my answer would be yes".
+_LABELLED = re.compile(
+    r"\b(?:final\s+answer|answer|verdict)\s*(?:is|would\s+be|will\s+be|here\s+is)?\s*[:=\-—–]?\s*"
+    rf"[\"'(\[]*{_WORD}\b",
+    re.I,
+)
+# Other explicit statements of the verdict: "I'd say yes", "So, no." (last one wins).
+_STATED = re.compile(
+    r"\b(?:i\s+would\s+say|i'd\s+say|i\s+say|so|therefore|thus|hence|overall)\s*[,:\-—–]?\s*"
+    rf"[\"'(\[]*(yes|no{_NOT_A_VERDICT_AFTER_NO})\b",
+    re.I,
+)
+# The answer given first, as instructed: "Yes", "No.", "No, the passage says...", "- Yes".
+_LEADING = re.compile(rf"^[\s\-•>\"'(\[]*{_WORD}(?=$|[\s.,!;:)\]\"'—–\-])", re.I)
+# The answer given last, after an explanation: "...so the two are the same.\n\nYes".
+_TRAILING = re.compile(r"(?:^|[\s:(\[\"'—–\-])(yes|no)[\s.!)\]\"'*]*$", re.I)
+# True/False at the end only when it stands alone or after a colon: "it is true." is prose.
+_TRAILING_TF = re.compile(r"(?:^|:)\s*[\"'(\[]*(true|false)[\s.!)\]\"']*$", re.I)
+# Echoes of the instruction ("answer yes or no") and non-answers ("yes and no") carry no verdict.
+_BOTH = re.compile(r"\b(?:yes\s*(?:or|and|nor|/)\s*no|no\s*(?:or|and|/)\s*yes)\b", re.I)
+
+_CANT = r"(?:can\s*not|can'?t|cannot|won'?t|will\s+not|shouldn'?t|should\s+not)"
+_REFUSAL = re.compile(
+    r"\bi\s*(?:" + _CANT + r"|(?:'m|am)\s+"
+    r"(?:not\s+(?:able|going|willing|comfortable)|unable|unwilling)(?:\s+to)?"
+    r"|(?:'d|would)\s+rather\s+not|don'?t\s+(?:feel\s+comfortable|think\s+i\s+should))"
+    r"\s+(?:in\s+good\s+conscience\s+)?(?:help|assist|answer|participate|take\s+part|provide|give|"
+    r"respond|do\s+that|engage|support|contribute|play|guess|share)"
+    r"|\bi\s*(?:must|have\s+to|need\s+to|will|'ll|'m\s+going\s+to)\s+(?:respectfully\s+)?decline\b"
+    r"|\b(?:would\s+be|is|constitutes?|amount\s+to)\s+(?:a\s+form\s+of\s+)?cheating\b"
+    r"|\bno\s+cheating\b"
+    r"|\b(?:impossible|not\s+possible)\s+(?:for\s+me\s+)?to\s+(?:answer|determine|say|tell|know)\b",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class YesNoParse:
+    """The parsed verdict (None unless ``status`` is ``answer``) and how it was found."""
+
+    answer: bool | None
+    status: YesNoStatus
+    method: str
+    """``labelled``, ``stated``, ``leading`` or ``trailing`` for answers; ``refusal``;
+    ``empty``, ``ambiguous``, ``conflict`` or ``none`` for unparseable output."""
+
+
+def _answer(word: str, method: str) -> YesNoParse:
+    return YesNoParse(_VALUE[word.lower()], "answer", method)
+
+
+def parse_yesno(text: str) -> YesNoParse:
+    """Parse an answer to a yes/no question.
+
+    Order of evidence: an explicitly labelled verdict ("Answer: No", "the answer is yes"; the
+    last one wins, as models sometimes revise); other stated verdicts ("so, no"); the answer
+    given first; the answer given last. A first and a last word that disagree are a
+    ``conflict`` rather than a guess. Refusals ("I can't help you win this", "that would be
+    cheating", "impossible to answer") are told apart from answers, including the refusal
+    that starts with "No, I won't...".
+    """
+    without_thinking = _THINK.sub(" ", text or "")
+    lines = [clean(line) for line in without_thinking.splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return YesNoParse(None, "unparseable", "empty")
+    body = " ".join(lines)
+    had_both = bool(_BOTH.search(body))
+    if had_both:
+        body = _BOTH.sub(" ~ ", body)
+        lines = [_BOTH.sub(" ~ ", line) for line in lines]
+
+    for pattern, method in ((_LABELLED, "labelled"), (_STATED, "stated")):
+        found = [m.group(1) for m in pattern.finditer(body)]
+        if found:
+            return _answer(found[-1], method)
+
+    refusal = _REFUSAL.search(body)
+    leading = _LEADING.match(lines[0])
+    trailing = _TRAILING.search(body) or _TRAILING_TF.search(lines[-1])
+    if leading:
+        first_sentence = re.split(r"(?<=[.!?])\s", body, maxsplit=1)[0]
+        # "No, I won't help you cheat." starts with "No" but answers nothing.
+        if leading.group(1).lower() == "no" and _REFUSAL.search(first_sentence):
+            return YesNoParse(None, "refusal", "refusal")
+        if trailing and _VALUE[trailing.group(1).lower()] != _VALUE[leading.group(1).lower()]:
+            return YesNoParse(None, "unparseable", "conflict")
+        return _answer(leading.group(1), "leading")
+    if trailing:
+        return _answer(trailing.group(1), "trailing")
+    if refusal:
+        return YesNoParse(None, "refusal", "refusal")
+    return YesNoParse(None, "unparseable", "ambiguous" if had_both else "none")

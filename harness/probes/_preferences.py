@@ -1,0 +1,57 @@
+"""Preference scores a later stage builds on: from this run's elicitation or an earlier run."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.errors import UsageError
+from harness.probes._base import RunContext
+from harness.store import RunStore, find_run
+
+
+def pairwise_frame(samples: pd.DataFrame) -> pd.DataFrame:
+    """Pairwise samples in the shape :mod:`analysis` expects (errored trials dropped)."""
+    ok = samples[samples["status"] == "ok"]
+    return pd.DataFrame({
+        "entity_a": ok["entity_a"], "entity_b": ok["entity_b"], "chosen": ok["chosen"],
+        "sample": ok["sample"] + 1000 * ok["epoch"],
+    })
+
+
+def preference_scores(store: RunStore) -> pd.Series:
+    """Bradley–Terry scores (Elo scale) from a store's pairwise samples, by entity id."""
+    from analysis import bradley_terry
+
+    samples = store.samples_df("pairwise")
+    if samples.empty:
+        raise UsageError(f"run {store.directory.name} has no pairwise elicitation samples")
+    frame = pairwise_frame(samples)
+    if frame["chosen"].notna().sum() == 0:
+        raise UsageError(f"run {store.directory.name} has no parseable pairwise answers")
+    return bradley_terry(frame, bootstrap=0).scores.set_index("entity")["score"]
+
+
+def run_preferences(run: RunContext) -> pd.Series:
+    """The subject's preferences: from ``--preferences RUN`` (same model required) or from
+    this run's own elicitation stage."""
+    source = run.config.options.get("preferences")
+    if not source:
+        return preference_scores(run.store)
+    other = RunStore.open(find_run(source))
+    try:
+        model = other.meta().get("config", {}).get("model")
+        if model != run.config.model:
+            raise UsageError(
+                f"--preferences run {source} was made with model {model}, not {run.config.model}"
+            )
+        return preference_scores(other)
+    finally:
+        other.close()
+
+
+def extremes(scores: pd.Series, k: int) -> tuple[list[str], list[str]]:
+    """The ``k`` most and ``k`` least preferred entity ids (ties broken by id, for stability)."""
+    if k < 1 or 2 * k > len(scores):
+        raise UsageError(f"--top-k {k} needs at least {2 * k} entities with scores, have {len(scores)}")
+    ordered = scores.sort_index().sort_values(ascending=False, kind="stable")
+    return list(ordered.index[:k]), list(ordered.index[-k:])
