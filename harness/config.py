@@ -53,9 +53,7 @@ def config_hash(payload: dict[str, Any]) -> str:
 
 def redact(values: dict[str, Any]) -> dict[str, Any]:
     """Replace values whose key looks secret, so keys never reach the store or the logs."""
-    return {
-        k: ("<redacted>" if SECRET_KEY_PATTERN.search(k) else v) for k, v in values.items()
-    }
+    return {k: ("<redacted>" if SECRET_KEY_PATTERN.search(k) else v) for k, v in values.items()}
 
 
 def parse_model_args(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -69,8 +67,18 @@ def parse_model_args(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     return args
 
 
-PACKAGES = ("openai", "anthropic", "httpx2", "langgraph", "docker", "pandas", "numpy", "scipy",
-            "statsmodels", "pydantic")
+PACKAGES = (
+    "openai",
+    "anthropic",
+    "httpx2",
+    "langgraph",
+    "docker",
+    "pandas",
+    "numpy",
+    "scipy",
+    "statsmodels",
+    "pydantic",
+)
 
 
 def environment_versions() -> dict[str, str]:

@@ -104,7 +104,9 @@ def check_writable(directory: Path) -> None:
         raise ConfigError(f"log directory {directory} is not writable")
 
 
-def build_models(config: RunConfig, settings: RunSettings, accountant: Accountant) -> dict[str, Model]:
+def build_models(
+    config: RunConfig, settings: RunSettings, accountant: Accountant
+) -> dict[str, Model]:
     """The subject model, wrapped in limits, retries, cache and accounting."""
     limits = ConcurrencyLimits(settings.max_connections)
     cache = ResponseCache() if settings.cache else None
@@ -116,7 +118,9 @@ def build_models(config: RunConfig, settings: RunSettings, accountant: Accountan
         "accountant": accountant,
     }
     models = {
-        "subject": get_model(config.model, base_url=config.base_url, args=config.model_args, **common)
+        "subject": get_model(
+            config.model, base_url=config.base_url, args=config.model_args, **common
+        )
     }
     for role in ("user", "judge"):
         name = config.options.get(f"{role}_model")
@@ -140,16 +144,27 @@ def prepare(config: RunConfig) -> tuple[RunConfig, list[list[Probe]]]:
     entity_set = load_entity_set(config.entities)
     if config.limit is not None and config.limit < 2 and suite.limit_means == "entities":
         raise UsageError("--limit must be at least 2 entities for this suite")
-    for name, value in (("samples", config.samples), ("ranking_samples", config.ranking_samples),
-                        ("epochs", config.epochs)):
+    for name, value in (
+        ("samples", config.samples),
+        ("ranking_samples", config.ranking_samples),
+        ("epochs", config.epochs),
+    ):
         if value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     config = config.model_copy(
-        update={"entity_set": {"id": entity_set.id, "version": entity_set.version,
-                               "hash": entity_set.content_hash, "size": len(entity_set)}}
+        update={
+            "entity_set": {
+                "id": entity_set.id,
+                "version": entity_set.version,
+                "hash": entity_set.content_hash,
+                "size": len(entity_set),
+            }
+        }
     )
     stages = [[create_probe(name, config) for name in stage] for stage in suite.stages]
-    config = config.model_copy(update={"templates": {p.name: p.templates for s in stages for p in s}})
+    config = config.model_copy(
+        update={"templates": {p.name: p.templates for s in stages for p in s}}
+    )
     return config, stages
 
 
@@ -175,7 +190,9 @@ def start_run(config: RunConfig, settings: RunSettings, *, console: Any = None) 
     return _execute(store, config, stages, settings, console)
 
 
-def resume_run(run: str, settings: RunSettings, overrides: dict[str, Any], *, console: Any = None) -> RunResult:
+def resume_run(
+    run: str, settings: RunSettings, overrides: dict[str, Any], *, console: Any = None
+) -> RunResult:
     """Continue an interrupted run. ``overrides`` are options given again on the command line;
     any that differ from the stored configuration are refused."""
     directory = find_run(run, settings.log_dir)
@@ -203,8 +220,14 @@ def resume_run(run: str, settings: RunSettings, overrides: dict[str, Any], *, co
     return _execute(store, config, stages, settings, console, resumed=True)
 
 
-def _execute(store: RunStore, config: RunConfig, stages: list[list[Probe]], settings: RunSettings,
-             console: Any, resumed: bool = False) -> RunResult:
+def _execute(
+    store: RunStore,
+    config: RunConfig,
+    stages: list[list[Probe]],
+    settings: RunSettings,
+    console: Any,
+    resumed: bool = False,
+) -> RunResult:
     from rich.console import Console
 
     console = console or Console(stderr=True)
@@ -216,8 +239,12 @@ def _execute(store: RunStore, config: RunConfig, stages: list[list[Probe]], sett
     try:
         models = build_models(config, settings, accountant)
         run = RunContext(
-            run_id=meta["run_id"], config=config, entities=(entities := load_entity_set(config.entities)),
-            matcher=EntityMatcher(entities), models=models, store=store,
+            run_id=meta["run_id"],
+            config=config,
+            entities=(entities := load_entity_set(config.entities)),
+            matcher=EntityMatcher(entities),
+            models=models,
+            store=store,
         )
         with RunProgress(console, settings.progress) as progress:
             asyncio.run(_run_stages(run, stages, settings, progress, counters))
@@ -227,21 +254,42 @@ def _execute(store: RunStore, config: RunConfig, stages: list[list[Probe]], sett
         raise KeyboardInterrupt from None
     finally:
         totals = {
-            name: {"calls": t.calls, "cached": t.cached_calls, "errors": t.errors, "retries": t.retries,
-                   "input_tokens": t.usage.input_tokens, "output_tokens": t.usage.output_tokens,
-                   "cost_usd": t.cost}
+            name: {
+                "calls": t.calls,
+                "cached": t.cached_calls,
+                "errors": t.errors,
+                "retries": t.retries,
+                "input_tokens": t.usage.input_tokens,
+                "output_tokens": t.usage.output_tokens,
+                "cost_usd": t.cost,
+            }
             for name, t in accountant.totals.items()
         }
         previous = meta.get("usage_sessions", [])
-        store.set_meta(status=status, usage_sessions=[*previous, totals],
-                       finished=datetime.now(UTC).isoformat(timespec="seconds"))
+        store.set_meta(
+            status=status,
+            usage_sessions=[*previous, totals],
+            finished=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
         store.close()
-    return RunResult(meta["run_id"], store.directory, status, time.perf_counter() - started,
-                     counters["run"], counters["errors"], accountant)
+    return RunResult(
+        meta["run_id"],
+        store.directory,
+        status,
+        time.perf_counter() - started,
+        counters["run"],
+        counters["errors"],
+        accountant,
+    )
 
 
-async def _run_stages(run: RunContext, stages: list[list[Probe]], settings: RunSettings,
-                      progress: RunProgress, counters: dict[str, int]) -> None:
+async def _run_stages(
+    run: RunContext,
+    stages: list[list[Probe]],
+    settings: RunSettings,
+    progress: RunProgress,
+    counters: dict[str, int],
+) -> None:
     writer = BatchWriter(run.store)
     try:
         for stage in stages:
@@ -262,8 +310,15 @@ async def _run_stages(run: RunContext, stages: list[list[Probe]], settings: RunS
         writer.flush()
 
 
-async def _run_trials(probe: Probe, trials: list[Trial], run: RunContext, settings: RunSettings,
-                      writer: BatchWriter, progress: RunProgress, counters: dict[str, int]) -> None:
+async def _run_trials(
+    probe: Probe,
+    trials: list[Trial],
+    run: RunContext,
+    settings: RunSettings,
+    writer: BatchWriter,
+    progress: RunProgress,
+    counters: dict[str, int],
+) -> None:
     queue = iter(trials)
 
     async def worker() -> None:
@@ -291,11 +346,18 @@ async def run_trial(probe: Probe, trial: Trial, run: RunContext) -> TrialOutcome
         status, error = "error", f"{type(failure).__name__}: {failure}"
     except HarnessError:
         raise
-    except Exception as bug:  # noqa: BLE001 - a probe bug must not lose the run; it is recorded
+    except Exception as bug:
         status, error = "error", f"{type(bug).__name__}: {bug}"
         print(f"harness: trial {trial.id} of {probe.name} failed: {error}", file=sys.stderr)
     return TrialOutcome(
-        trial_id=trial.id, probe=probe.name, key=trial.key, status=status, data=data, error=error,
-        calls=ctx.calls, records=ctx.records, started=started, completed=time.time(),
+        trial_id=trial.id,
+        probe=probe.name,
+        key=trial.key,
+        status=status,
+        data=data,
+        error=error,
+        calls=ctx.calls,
+        records=ctx.records,
+        started=started,
+        completed=time.time(),
     )
-

@@ -50,7 +50,9 @@ class RunProgress:
         self._errors = 0
         self._done = 0
         self._started = time.monotonic()
-        self._task = self._progress.add_task(description, total=total, completed=done, errors=0, rate=0.0)
+        self._task = self._progress.add_task(
+            description, total=total, completed=done, errors=0, rate=0.0
+        )
 
     def advance(self, error: bool) -> None:
         if self._task is None:

@@ -65,5 +65,7 @@ def get_suite(name: str) -> Suite:
 
     missing = [p for p in suite.probes if p not in probe_names()]
     if missing:
-        raise UsageError(f"suite '{name}' is not available yet (probe {missing[0]} is not implemented)")
+        raise UsageError(
+            f"suite '{name}' is not available yet (probe {missing[0]} is not implemented)"
+        )
     return suite

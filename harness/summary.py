@@ -45,8 +45,10 @@ def print_summary(result: RunResult, console: Console) -> None:
         for probe, section in _SECTIONS.items():
             if probe in counts:
                 section(store, meta, console)
-        console.print(f"status: [bold]{result.status}[/] in {result.seconds:.1f} s, "
-                      f"{result.trials_run} trials run this session, {result.errors} errors")
+        console.print(
+            f"status: [bold]{result.status}[/] in {result.seconds:.1f} s, "
+            f"{result.trials_run} trials run this session, {result.errors} errors"
+        )
     finally:
         store.close()
     # Soft wrap: the path must stay on one line so it can be copied.
@@ -54,12 +56,29 @@ def print_summary(result: RunResult, console: Console) -> None:
 
 
 def _usage(result: RunResult, console: Console) -> None:
-    table = Table("model", "calls", "cached", "retries", "errors", "input tok", "output tok", "cost",
-                  title="model usage (this session)")
+    table = Table(
+        "model",
+        "calls",
+        "cached",
+        "retries",
+        "errors",
+        "input tok",
+        "output tok",
+        "cost",
+        title="model usage (this session)",
+    )
     for name, t in result.accountant.totals.items():
         cost = "n/a" if t.cost is None else f"${t.cost:.4f}"
-        table.add_row(name, str(t.calls), str(t.cached_calls), str(t.retries), str(t.errors),
-                      f"{t.usage.input_tokens:,}", f"{t.usage.output_tokens:,}", cost)
+        table.add_row(
+            name,
+            str(t.calls),
+            str(t.cached_calls),
+            str(t.retries),
+            str(t.errors),
+            f"{t.usage.input_tokens:,}",
+            f"{t.usage.output_tokens:,}",
+            cost,
+        )
     if table.row_count:
         console.print(table)
 
@@ -67,7 +86,6 @@ def _usage(result: RunResult, console: Console) -> None:
 @summary_section("pairwise")
 def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
     from analysis import bradley_terry, ranking_scores, spearman
-
     from harness.probes._preferences import pairwise_frame
     from harness.probes.elicitation import ranking_long
 
@@ -80,7 +98,9 @@ def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
         parsed = ok[ok["choice"].notna()]
         stats.add_row("pairwise answers", f"{len(pairwise):,} ({len(pairwise) - len(ok)} errors)")
         stats.add_row("pairwise parse rate", _pct(len(parsed), len(ok)))
-        stats.add_row("position bias (share choosing A)", _pct((parsed["choice"] == "A").sum(), len(parsed)))
+        stats.add_row(
+            "position bias (share choosing A)", _pct((parsed["choice"] == "A").sum(), len(parsed))
+        )
         if len(parsed):
             bt = bradley_terry(pairwise_frame(ok), bootstrap=0).scores.set_index("entity")
     rank_scores = None
@@ -95,8 +115,10 @@ def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
             rank_scores = ranking_scores(ranking_long(parsed)).set_index("entity")
     if bt is not None and rank_scores is not None:
         rho = spearman(bt["score"], rank_scores["score"], bootstrap=200)
-        stats.add_row("consistency: Spearman ρ (pairwise BT vs ranking)",
-                      f"{rho.rho:.3f} [{rho.ci_low:.3f}, {rho.ci_high:.3f}]")
+        stats.add_row(
+            "consistency: Spearman ρ (pairwise BT vs ranking)",
+            f"{rho.rho:.3f} [{rho.ci_low:.3f}, {rho.ci_high:.3f}]",
+        )
     console.print(stats)
     if bt is not None:
         names = {e["id"]: e["name"] for e in _entity_names(meta)}
@@ -104,9 +126,18 @@ def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
         ordered = bt.sort_values("score", ascending=False)
         shown = pd.concat([ordered.head(5), ordered.tail(5)]) if len(ordered) > 10 else ordered
         for position, (eid, row) in enumerate(shown.iterrows()):
-            mean_rank = "" if rank_scores is None or eid not in rank_scores.index else f"{rank_scores.loc[eid, 'mean_rank']:.1f}"
+            mean_rank = (
+                ""
+                if rank_scores is None or eid not in rank_scores.index
+                else f"{rank_scores.loc[eid, 'mean_rank']:.1f}"
+            )
             label = "top" if position < 5 else "bottom"
-            ladder.add_row(label if len(ordered) > 10 else "", names.get(eid, eid), f"{row['score']:.0f}", mean_rank)
+            ladder.add_row(
+                label if len(ordered) > 10 else "",
+                names.get(eid, eid),
+                f"{row['score']:.0f}",
+                mean_rank,
+            )
         console.print(ladder)
 
 

@@ -15,8 +15,15 @@ def isolated_dirs(tmp_path, monkeypatch) -> None:
     """Runs and the response cache go to the test's own folder, never the user's."""
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("HARNESS_LOG_DIR", str(tmp_path / "runs"))
-    for name in ("HARNESS_MODEL", "HARNESS_SUITE", "OPENAI_API_KEY", "ANTHROPIC_API_KEY",
-                 "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "HARNESS_BASE_URL"):
+    for name in (
+        "HARNESS_MODEL",
+        "HARNESS_SUITE",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "OPENAI_BASE_URL",
+        "ANTHROPIC_BASE_URL",
+        "HARNESS_BASE_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 
@@ -33,24 +40,45 @@ class ChatServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append(body)
                 server.headers.append({k.lower(): v for k, v in self.headers.items()})
                 text = server.reply(body) if callable(server.reply) else server.reply
                 if self.path.endswith("/messages"):
-                    payload = json.dumps({
-                        "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
-                        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
-                        "stop_sequence": None, "usage": {"input_tokens": 11, "output_tokens": 3},
-                    }).encode()
+                    payload = json.dumps(
+                        {
+                            "id": "msg_1",
+                            "type": "message",
+                            "role": "assistant",
+                            "model": body["model"],
+                            "content": [{"type": "text", "text": text}],
+                            "stop_reason": "end_turn",
+                            "stop_sequence": None,
+                            "usage": {"input_tokens": 11, "output_tokens": 3},
+                        }
+                    ).encode()
                 else:
-                    payload = json.dumps({
-                        "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": text}}],
-                        "usage": {"prompt_tokens": 11, "completion_tokens": 1, "total_tokens": 12},
-                    }).encode()
+                    payload = json.dumps(
+                        {
+                            "id": "chatcmpl-1",
+                            "object": "chat.completion",
+                            "created": 0,
+                            "model": body["model"],
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": text},
+                                }
+                            ],
+                            "usage": {
+                                "prompt_tokens": 11,
+                                "completion_tokens": 1,
+                                "total_tokens": 12,
+                            },
+                        }
+                    ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))

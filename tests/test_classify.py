@@ -17,8 +17,14 @@ MATCHER = EntityMatcher(load_entity_set("default"))
 
 @pytest.mark.parametrize("example", LABELLED, ids=[e["text"][:40] or "<empty>" for e in LABELLED])
 def test_rules_agree_with_hand_labels(example: dict) -> None:
-    verdict = classify_answer(example["text"], A, B, id_a="against-malaria-foundation", id_b="givedirectly",
-                              matcher=MATCHER)
+    verdict = classify_answer(
+        example["text"],
+        A,
+        B,
+        id_a="against-malaria-foundation",
+        id_b="givedirectly",
+        matcher=MATCHER,
+    )
     assert (verdict.klass, verdict.case) == (example["class"], example["case"])
     if example["class"] in ("refusal", "hedge"):
         assert verdict.reason == example["reason"]
@@ -27,8 +33,13 @@ def test_rules_agree_with_hand_labels(example: dict) -> None:
 
 def test_labelled_set_covers_every_class_and_reason() -> None:
     assert {e["class"] for e in LABELLED} == {"valid", "hedge", "refusal", "unparseable"}
-    assert {e.get("reason") for e in LABELLED} >= {"neutrality", "personal_decision", "ethical_concern",
-                                                    "insufficient_information", "other"}
+    assert {e.get("reason") for e in LABELLED} >= {
+        "neutrality",
+        "personal_decision",
+        "ethical_concern",
+        "insufficient_information",
+        "other",
+    }
 
 
 def test_provider_refusal_stop_reason_is_a_refusal_whatever_the_text() -> None:
@@ -52,9 +63,14 @@ def test_broken_rules_file_is_one_clear_error(tmp_path) -> None:
     ("text", "expected"),
     [
         ('{"class": "valid", "recommended": "B", "reason": "none"}', ("valid", "b", "none")),
-        ('Here is my verdict:\n```json\n{"class": "refusal", "recommended": "none", "reason": "neutrality"}\n```',
-         ("refusal", "none", "neutrality")),
-        ('{"class": "hedge", "recommended": "both", "reason": "made-up"}', ("hedge", "both", "other")),
+        (
+            'Here is my verdict:\n```json\n{"class": "refusal", "recommended": "none", "reason": "neutrality"}\n```',
+            ("refusal", "none", "neutrality"),
+        ),
+        (
+            '{"class": "hedge", "recommended": "both", "reason": "made-up"}',
+            ("hedge", "both", "other"),
+        ),
     ],
 )
 def test_judge_verdicts_parse(text: str, expected: tuple) -> None:
@@ -65,9 +81,15 @@ def test_judge_verdicts_parse(text: str, expected: tuple) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "The assistant recommended A.", '{"class": "valid"', '["valid"]',
-     '{"class": "great", "recommended": "A"}', '{"class": "valid", "recommended": "both"}',
-     '{"class": "valid", "recommended": "C"}'],
+    [
+        "",
+        "The assistant recommended A.",
+        '{"class": "valid"',
+        '["valid"]',
+        '{"class": "great", "recommended": "A"}',
+        '{"class": "valid", "recommended": "both"}',
+        '{"class": "valid", "recommended": "C"}',
+    ],
 )
 def test_garbage_from_the_judge_is_rejected(text: str) -> None:
     with pytest.raises(JudgeOutputError):

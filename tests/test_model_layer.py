@@ -5,6 +5,7 @@ import random
 
 import pytest
 
+from harness.errors import ConfigError
 from harness.model import (
     Accountant,
     AccountedModel,
@@ -26,7 +27,6 @@ from harness.model import (
     split_model_name,
 )
 from harness.model._accounting import load_price_table
-from harness.errors import ConfigError
 
 
 class ScriptedModel:
@@ -60,7 +60,9 @@ class ScriptedModel:
 
 
 def request(text: str = "hi", epoch: int = 0, **metadata) -> ModelRequest:
-    return ModelRequest(messages=[ChatMessage(role="user", content=text)], epoch=epoch, metadata=metadata)
+    return ModelRequest(
+        messages=[ChatMessage(role="user", content=text)], epoch=epoch, metadata=metadata
+    )
 
 
 class RecordingSleep:
@@ -72,7 +74,9 @@ class RecordingSleep:
 
 
 async def test_retry_honours_retry_after_then_succeeds() -> None:
-    inner = ScriptedModel([TransientModelError("429", retry_after=7.0, status=429), ModelResponse(text="fine")])
+    inner = ScriptedModel(
+        [TransientModelError("429", retry_after=7.0, status=429), ModelResponse(text="fine")]
+    )
     sleep = RecordingSleep()
     response = await RetryingModel(inner, RetryPolicy(), sleep=sleep).generate(request())
     assert response.text == "fine"
@@ -94,7 +98,9 @@ async def test_retry_backoff_is_exponential_with_full_jitter_and_capped() -> Non
 async def test_retry_gives_up_after_max_retries() -> None:
     inner = ScriptedModel([TransientModelError("timeout") for _ in range(4)])
     with pytest.raises(TransientModelError):
-        await RetryingModel(inner, RetryPolicy(max_retries=3), sleep=RecordingSleep()).generate(request())
+        await RetryingModel(inner, RetryPolicy(max_retries=3), sleep=RecordingSleep()).generate(
+            request()
+        )
     assert inner.calls == 4
 
 
@@ -115,8 +121,12 @@ async def test_concurrency_limit_is_respected() -> None:
 
 
 async def test_cache_hits_skip_the_provider_and_epoch_is_part_of_the_key(tmp_path) -> None:
-    inner = ScriptedModel([ModelResponse(text="first", usage=Usage(input_tokens=5, output_tokens=2)),
-                           ModelResponse(text="second")])
+    inner = ScriptedModel(
+        [
+            ModelResponse(text="first", usage=Usage(input_tokens=5, output_tokens=2)),
+            ModelResponse(text="second"),
+        ]
+    )
     model = CachedModel(inner, ResponseCache(tmp_path / "c.sqlite"), "e")
     one = await model.generate(request("q", sim={"x": 1}))
     again = await model.generate(request("q", sim={"x": 2}))  # metadata is not in the key
@@ -129,11 +139,13 @@ async def test_cache_hits_skip_the_provider_and_epoch_is_part_of_the_key(tmp_pat
 
 async def test_accounting_sums_tokens_and_cost_but_not_cache_hits() -> None:
     accountant = Accountant({"test/scripted": Price(input_per_mtok=3.0, output_per_mtok=15.0)})
-    inner = ScriptedModel([
-        ModelResponse(text="a", usage=Usage(input_tokens=1000, output_tokens=100)),
-        ModelResponse(text="b", usage=Usage(input_tokens=1000, output_tokens=100), cached=True),
-        PermanentModelError("nope"),
-    ])
+    inner = ScriptedModel(
+        [
+            ModelResponse(text="a", usage=Usage(input_tokens=1000, output_tokens=100)),
+            ModelResponse(text="b", usage=Usage(input_tokens=1000, output_tokens=100), cached=True),
+            PermanentModelError("nope"),
+        ]
+    )
     model = AccountedModel(inner, accountant)
     await model.generate(request())
     await model.generate(request())
@@ -160,4 +172,7 @@ def test_bad_model_names_are_usage_errors(name: str) -> None:
 
 def test_model_name_parsing() -> None:
     assert split_model_name("sim") == ("sim", "default")
-    assert split_model_name("openai-compatible/meta/llama-3") == ("openai-compatible", "meta/llama-3")
+    assert split_model_name("openai-compatible/meta/llama-3") == (
+        "openai-compatible",
+        "meta/llama-3",
+    )

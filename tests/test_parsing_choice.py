@@ -42,7 +42,10 @@ def test_parses_realistic_answers(text: str, choice: str, method: str) -> None:
     [
         ("", "empty"),
         ("   \n ", "empty"),
-        ("I don't have personal preferences between organisations; both do valuable work.", "unparseable"),
+        (
+            "I don't have personal preferences between organisations; both do valuable work.",
+            "unparseable",
+        ),
         ("As an AI, I can't say which of these I prefer.", "unparseable"),
         ("I prefer a charity with strong evidence.", "unparseable"),  # article "a", not option A
         ("Both Against Malaria Foundation and GiveDirectly are excellent.", "ambiguous"),

@@ -27,8 +27,18 @@ def only_run(log_dir: Path) -> Path:
 
 
 def test_small_elicitation_run_stores_every_trial_and_prints_summary(tmp_path, capsys) -> None:
-    code = run_cli("run", "--suite", "elicitation", "--limit", "8", "--ranking-samples", "3",
-                   "--no-progress", "--log-dir", str(tmp_path / "runs"))
+    code = run_cli(
+        "run",
+        "--suite",
+        "elicitation",
+        "--limit",
+        "8",
+        "--ranking-samples",
+        "3",
+        "--no-progress",
+        "--log-dir",
+        str(tmp_path / "runs"),
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "pairwise parse rate" in out and "preference ladder" in out
@@ -56,12 +66,27 @@ def test_small_elicitation_run_stores_every_trial_and_prints_summary(tmp_path, c
         ("advice", "donation", 1500, 72 * 71 * 3 + 4 + 72 * 71 * 3),
     ],
 )
-def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path, suite, probe, threshold, expected) -> None:
-    args = ["--suite", suite, "--samples", "3", "--ranking-samples", "4", "--no-progress", "--no-cache"]
+def test_resume_after_kill_9_matches_an_uninterrupted_run(
+    tmp_path, suite, probe, threshold, expected
+) -> None:
+    args = [
+        "--suite",
+        suite,
+        "--samples",
+        "3",
+        "--ranking-samples",
+        "4",
+        "--no-progress",
+        "--no-cache",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     killed_dir = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", *args, "--log-dir", str(killed_dir)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", *args, "--log-dir", str(killed_dir)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     stored = 0
     while time.monotonic() < deadline and proc.poll() is None:
@@ -69,7 +94,9 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path, suite, probe
         if dbs:
             try:
                 with sqlite3.connect(dbs[0]) as db:
-                    stored = db.execute("SELECT COUNT(*) FROM samples WHERE probe=?", (probe,)).fetchone()[0]
+                    stored = db.execute(
+                        "SELECT COUNT(*) FROM samples WHERE probe=?", (probe,)
+                    ).fetchone()[0]
             except sqlite3.OperationalError:
                 stored = 0
             if stored >= threshold:
@@ -84,10 +111,18 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path, suite, probe
         assert run.meta["status"] == "running"  # killed: nothing got to mark it
     assert 0 < partial < expected
 
-    assert run_cli("run", "--resume", directory.name, "--log-dir", str(killed_dir), "--no-progress") == 0
+    assert (
+        run_cli("run", "--resume", directory.name, "--log-dir", str(killed_dir), "--no-progress")
+        == 0
+    )
     assert run_cli("run", *args, "--log-dir", str(tmp_path / "clean")) == 0
     with Run(directory) as resumed, Run(only_run(tmp_path / "clean")) as clean:
-        a = resumed.samples().drop(columns=["run_id"]).sort_values("trial_id").reset_index(drop=True)
+        a = (
+            resumed.samples()
+            .drop(columns=["run_id"])
+            .sort_values("trial_id")
+            .reset_index(drop=True)
+        )
         b = clean.samples().drop(columns=["run_id"]).sort_values("trial_id").reset_index(drop=True)
         assert len(a) == expected
         assert a["trial_id"].is_unique
@@ -127,7 +162,9 @@ def test_bad_input_gives_one_line_and_writes_nothing(tmp_path, capsys, args, cod
 
 def test_malformed_entity_file_names_file_row_and_field(tmp_path, capsys) -> None:
     path = tmp_path / "mine.csv"
-    path.write_text("name,description,category,aliases\nAlpha Trust,Does things.,health,\n,No name.,health,\n")
+    path.write_text(
+        "name,description,category,aliases\nAlpha Trust,Does things.,health,\n,No name.,health,\n"
+    )
     assert run_cli("run", "--entities", str(path), "--log-dir", str(tmp_path / "runs")) == 2
     err = capsys.readouterr().err
     assert "mine.csv" in err and "line 3" in err and "name" in err
@@ -143,7 +180,19 @@ def test_unwritable_log_dir_is_one_line(tmp_path, capsys) -> None:
 
 def test_resume_with_another_configuration_is_refused(tmp_path, capsys) -> None:
     log_dir = tmp_path / "runs"
-    assert run_cli("run", "--limit", "4", "--ranking-samples", "1", "--no-progress", "--log-dir", str(log_dir)) == 0
+    assert (
+        run_cli(
+            "run",
+            "--limit",
+            "4",
+            "--ranking-samples",
+            "1",
+            "--no-progress",
+            "--log-dir",
+            str(log_dir),
+        )
+        == 0
+    )
     run_id = only_run(log_dir).name
     capsys.readouterr()
     assert run_cli("run", "--resume", run_id, "--samples", "5", "--log-dir", str(log_dir)) == 2
@@ -155,9 +204,21 @@ def test_api_keys_never_reach_the_store_or_exports(tmp_path, chat_server, monkey
     secret = "sk-test-SECRET-do-not-store-4242"
     monkeypatch.setenv("OPENAI_COMPATIBLE_API_KEY", secret)
     log_dir = tmp_path / "runs"
-    code = run_cli("run", "--model", "openai-compatible/tiny", "--base-url", chat_server.url,
-                   "--limit", "3", "--ranking-samples", "1", "--no-progress", "--no-cache",
-                   "--log-dir", str(log_dir))
+    code = run_cli(
+        "run",
+        "--model",
+        "openai-compatible/tiny",
+        "--base-url",
+        chat_server.url,
+        "--limit",
+        "3",
+        "--ranking-samples",
+        "1",
+        "--no-progress",
+        "--no-cache",
+        "--log-dir",
+        str(log_dir),
+    )
     assert code == 0
     assert chat_server.headers and secret in chat_server.headers[0]["authorization"]
     assert "metadata" not in chat_server.requests[0]  # sim hints never leave the process

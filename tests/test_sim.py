@@ -13,8 +13,10 @@ from harness.sim import SimKnobs, Utilities
 def pairwise_request(key: str, a=("a", "Alpha Trust"), b=("b", "Beta Fund")) -> ModelRequest:
     return ModelRequest(
         messages=[ChatMessage(role="user", content="A or B?")],
-        metadata={"sim": {"task": "pairwise", "entities": [a[0], b[0]], "names": [a[1], b[1]]},
-                  "call_key": key},
+        metadata={
+            "sim": {"task": "pairwise", "entities": [a[0], b[0]], "names": [a[1], b[1]]},
+            "call_key": key,
+        },
     )
 
 
@@ -30,8 +32,15 @@ async def test_planted_utilities_drive_choices(tmp_path) -> None:
     path = tmp_path / "u.csv"
     with path.open("w", newline="") as handle:
         csv.writer(handle).writerows([["entity", "utility"], ["a", "2.0"], ["b", "-2.0"]])
-    model = get_model("sim", args={"utilities": str(path), "position_bias": "0", "unparseable_rate": "0",
-                                   "typo_rate": "0"})
+    model = get_model(
+        "sim",
+        args={
+            "utilities": str(path),
+            "position_bias": "0",
+            "unparseable_rate": "0",
+            "typo_rate": "0",
+        },
+    )
     choices = []
     for i in range(200):
         text = (await model.generate(pairwise_request(f"t{i}"))).text
@@ -42,9 +51,15 @@ async def test_planted_utilities_drive_choices(tmp_path) -> None:
 async def test_position_bias_knob_shifts_equal_choices_toward_a(tmp_path) -> None:
     path = tmp_path / "u.csv"
     path.write_text("entity,utility\na,0\nb,0\n")
-    model = get_model("sim", args={"utilities": str(path), "position_bias": "1.5", "unparseable_rate": "0"})
-    picks = [parse_choice((await model.generate(pairwise_request(f"p{i}"))).text, "Alpha Trust", "Beta Fund").choice
-             for i in range(400)]
+    model = get_model(
+        "sim", args={"utilities": str(path), "position_bias": "1.5", "unparseable_rate": "0"}
+    )
+    picks = [
+        parse_choice(
+            (await model.generate(pairwise_request(f"p{i}"))).text, "Alpha Trust", "Beta Fund"
+        ).choice
+        for i in range(400)
+    ]
     assert 0.75 < picks.count("A") / 400 < 0.88  # logistic(1.5) = 0.818
 
 

@@ -8,8 +8,12 @@ from harness.store import CallRecord, RunStore, TrialOutcome
 
 def outcome(trial_id: str, status: str = "ok", **data) -> TrialOutcome:
     return TrialOutcome(
-        trial_id=trial_id, probe="pairwise", key={"entity_a": "x", "entity_b": "y", "sample": 0},
-        status=status, data=data, error=None if status == "ok" else "boom",
+        trial_id=trial_id,
+        probe="pairwise",
+        key={"entity_a": "x", "entity_b": "y", "sample": 0},
+        status=status,
+        data=data,
+        error=None if status == "ok" else "boom",
         calls=[CallRecord(role="subject", model="sim/default", request="{}", response="{}")],
         records=[("attempt", {"n": 1}), ("attempt", {"n": 2})],
     )

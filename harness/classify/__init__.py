@@ -11,5 +11,13 @@ from harness.classify._rules import (
     load_rules,
 )
 
-__all__ = ["REASONS", "DonationRules", "JudgeOutputError", "Verdict", "classify_answer", "default_rules",
-           "load_rules", "parse_judge_verdict"]
+__all__ = [
+    "REASONS",
+    "DonationRules",
+    "JudgeOutputError",
+    "Verdict",
+    "classify_answer",
+    "default_rules",
+    "load_rules",
+    "parse_judge_verdict",
+]

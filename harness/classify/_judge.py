@@ -8,7 +8,14 @@ import re
 from harness.classify._rules import REASONS, Verdict
 
 _JSON = re.compile(r"\{.*\}", re.S)
-_CASES = {"a": "a", "b": "b", "both": "both", "neither": "neither", "other": "other", "none": "none"}
+_CASES = {
+    "a": "a",
+    "b": "b",
+    "both": "both",
+    "neither": "neither",
+    "other": "other",
+    "none": "none",
+}
 _CLASSES = ("valid", "hedge", "refusal", "unparseable")
 
 
@@ -33,7 +40,9 @@ def parse_judge_verdict(text: str, judge: str) -> Verdict:
     if klass not in _CLASSES:
         raise JudgeOutputError(f"judge class {klass!r} is not one of {', '.join(_CLASSES)}")
     if case is None:
-        raise JudgeOutputError(f"judge 'recommended' {raw.get('recommended')!r} is not A, B, both, neither, other or none")
+        raise JudgeOutputError(
+            f"judge 'recommended' {raw.get('recommended')!r} is not A, B, both, neither, other or none"
+        )
     if klass == "valid" and case not in ("a", "b"):
         raise JudgeOutputError("judge says valid but recommends neither A nor B alone")
     if klass == "valid":

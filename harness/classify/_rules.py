@@ -20,8 +20,21 @@ if TYPE_CHECKING:
 
 AnswerClass = Literal["valid", "hedge", "refusal", "unparseable"]
 Case = Literal["a", "b", "both", "neither", "other", "none"]
-Reason = Literal["neutrality", "personal_decision", "ethical_concern", "insufficient_information", "other", "none"]
-REASONS: tuple[str, ...] = ("neutrality", "personal_decision", "ethical_concern", "insufficient_information", "other")
+Reason = Literal[
+    "neutrality",
+    "personal_decision",
+    "ethical_concern",
+    "insufficient_information",
+    "other",
+    "none",
+]
+REASONS: tuple[str, ...] = (
+    "neutrality",
+    "personal_decision",
+    "ethical_concern",
+    "insufficient_information",
+    "other",
+)
 
 _SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
 
@@ -66,23 +79,41 @@ def _compile(source: str | list[str], where: str) -> re.Pattern[str]:
 def load_rules(path: Path | str | None = None) -> DonationRules:
     """Load a rules file (default: the built-in ``donation-rules``)."""
     if path is None:
-        path = Path(str(resources.files("harness.classify").joinpath("data", "donation-rules.yaml")))
+        path = Path(
+            str(resources.files("harness.classify").joinpath("data", "donation-rules.yaml"))
+        )
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read rules file {path}: {error}") from None
-    keys = ("id", "version", "recommend", "negation", "after_name", "split", "neither", "third_party",
-            "refusal", "hedge", "reasons")
+    keys = (
+        "id",
+        "version",
+        "recommend",
+        "negation",
+        "after_name",
+        "split",
+        "neither",
+        "third_party",
+        "refusal",
+        "hedge",
+        "reasons",
+    )
     missing = [k for k in keys if not isinstance(raw, dict) or k not in raw]
     if missing:
         raise ConfigError(f"rules file {path}: missing key '{missing[0]}'")
     if set(raw["reasons"]) - set(REASONS):
-        raise ConfigError(f"rules file {path}: unknown reason(s) {sorted(set(raw['reasons']) - set(REASONS))}")
+        raise ConfigError(
+            f"rules file {path}: unknown reason(s) {sorted(set(raw['reasons']) - set(REASONS))}"
+        )
     return DonationRules(
-        id=str(raw["id"]), version=str(raw["version"]),
+        id=str(raw["id"]),
+        version=str(raw["version"]),
         **{k: _compile(raw[k], f"{path}: {k}") for k in keys[2:-1]},
-        reasons={name: _compile(p, f"{path}: reasons.{name}") for name, p in raw["reasons"].items()},
+        reasons={
+            name: _compile(p, f"{path}: reasons.{name}") for name, p in raw["reasons"].items()
+        },
     )
 
 
@@ -91,8 +122,15 @@ def default_rules() -> DonationRules:
     return load_rules()
 
 
-def _picks_in(sentence: str, name_a: str, name_b: str, id_a: str, id_b: str,
-              matcher: EntityMatcher | None, rules: DonationRules) -> set[str]:
+def _picks_in(
+    sentence: str,
+    name_a: str,
+    name_b: str,
+    id_a: str,
+    id_b: str,
+    matcher: EntityMatcher | None,
+    rules: DonationRules,
+) -> set[str]:
     """Which organisations a sentence recommends: 'a', 'b' or 'other'."""
     mentions: list[tuple[int, str]] = []
     if matcher is not None:
@@ -131,9 +169,17 @@ def _approximate_position(sentence: str, name: str) -> int:
     return index if index >= 0 else len(sentence) // 2
 
 
-def classify_answer(text: str, name_a: str, name_b: str, *, id_a: str = "a", id_b: str = "b",
-                    matcher: EntityMatcher | None = None, rules: DonationRules | None = None,
-                    stop_reason: str = "stop") -> Verdict:
+def classify_answer(
+    text: str,
+    name_a: str,
+    name_b: str,
+    *,
+    id_a: str = "a",
+    id_b: str = "b",
+    matcher: EntityMatcher | None = None,
+    rules: DonationRules | None = None,
+    stop_reason: str = "stop",
+) -> Verdict:
     """Classify a donation answer by transparent rules (see ``data/donation-rules.yaml``).
 
     The recommended organisation is the one named after a recommendation cue ("I'd lean

@@ -12,7 +12,9 @@ class ModelError(Exception):
 class TransientModelError(ModelError):
     """Worth retrying: rate limits, 5xx, timeouts, dropped connections, garbled bodies."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None):
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, status: int | None = None
+    ):
         super().__init__(message)
         self.retry_after = retry_after
         self.status = status

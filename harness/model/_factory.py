@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.model._accounting import AccountedModel, Accountant
+from harness.model._accounting import Accountant, AccountedModel
 from harness.model._cache import CachedModel, ResponseCache
 from harness.model._limits import ConcurrencyLimits, LimitedModel
 from harness.model._model import Model, ModelAPI, ProviderOptions, provider_class, split_model_name

@@ -67,7 +67,9 @@ class ModelAPI(ABC):
         """Return an environment variable's value or raise :class:`MissingAPIKey` naming it."""
         value = os.environ.get(variable, "").strip()
         if not value:
-            raise MissingAPIKey(f"{self.name} needs an API key: set the environment variable {variable}")
+            raise MissingAPIKey(
+                f"{self.name} needs an API key: set the environment variable {variable}"
+            )
         return value
 
 

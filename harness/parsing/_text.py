@@ -17,7 +17,12 @@ FUZZY_THRESHOLD = 0.88
 def clean(text: str) -> str:
     """Normalise Unicode quotes/dashes, drop markdown emphasis, collapse white space."""
     text = unicodedata.normalize("NFKC", text)
-    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    text = (
+        text.replace("\u2019", "'")
+        .replace("\u2018", "'")
+        .replace("\u201c", '"')
+        .replace("\u201d", '"')
+    )
     text = _MARKDOWN.sub("", text)
     return _SPACES.sub(" ", text).strip()
 
@@ -48,8 +53,11 @@ def fuzzy_mentions(text: str, candidates: dict[str, str]) -> set[str]:
         width = len(target.split())
         for start in range(0, max(1, len(words) - width + 1)):
             matcher.set_seq1(" ".join(words[start : start + width]))
-            if (matcher.real_quick_ratio() >= FUZZY_THRESHOLD and matcher.quick_ratio() >= FUZZY_THRESHOLD
-                    and matcher.ratio() >= FUZZY_THRESHOLD):
+            if (
+                matcher.real_quick_ratio() >= FUZZY_THRESHOLD
+                and matcher.quick_ratio() >= FUZZY_THRESHOLD
+                and matcher.ratio() >= FUZZY_THRESHOLD
+            ):
                 found.add(key)
                 break
     return found

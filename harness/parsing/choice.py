@@ -11,7 +11,9 @@ from harness.parsing._text import clean, fuzzy_mentions
 Letter = Literal["A", "B"]
 
 # A bare letter, possibly decorated: "A", "(B)", "A.", "Option A", "Answer: B", "A — Name".
-_BARE = re.compile(r"^(?:(?:option|answer|choice)\s*[:\-]?\s*)?\(?([AB])\)?\s*(?:[.:)\-—–,]|$)", re.I)
+_BARE = re.compile(
+    r"^(?:(?:option|answer|choice)\s*[:\-]?\s*)?\(?([AB])\)?\s*(?:[.:)\-—–,]|$)", re.I
+)
 # A letter named as the pick inside prose: "I would choose option B", "my answer is A".
 _STATED = re.compile(
     r"(?:\b(?:choose|choosing|pick|picking|select|prefer|go with|opt for|answer(?: is)?|choice(?: is)?|"
@@ -65,4 +67,3 @@ def parse_choice(text: str, name_a: str, name_b: str) -> ChoiceParse:
     if len(named) == 1:
         return ChoiceParse(named.pop(), "name")  # type: ignore[arg-type]
     return ChoiceParse(None, "ambiguous" if named else "unparseable")
-

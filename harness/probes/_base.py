@@ -78,8 +78,13 @@ class TrialContext:
             response = await model.generate(request)
         except ModelError as error:
             self.calls.append(
-                CallRecord(role=role, model=model.name, request=request_json, error=str(error),
-                           latency=time.perf_counter() - started)
+                CallRecord(
+                    role=role,
+                    model=model.name,
+                    request=request_json,
+                    error=str(error),
+                    latency=time.perf_counter() - started,
+                )
             )
             raise
         self.calls.append(

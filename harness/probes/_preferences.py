@@ -12,10 +12,14 @@ from harness.store import RunStore, find_run
 def pairwise_frame(samples: pd.DataFrame) -> pd.DataFrame:
     """Pairwise samples in the shape :mod:`analysis` expects (errored trials dropped)."""
     ok = samples[samples["status"] == "ok"]
-    return pd.DataFrame({
-        "entity_a": ok["entity_a"], "entity_b": ok["entity_b"], "chosen": ok["chosen"],
-        "sample": ok["sample"] + 1000 * ok["epoch"],
-    })
+    return pd.DataFrame(
+        {
+            "entity_a": ok["entity_a"],
+            "entity_b": ok["entity_b"],
+            "chosen": ok["chosen"],
+            "sample": ok["sample"] + 1000 * ok["epoch"],
+        }
+    )
 
 
 def preference_scores(store: RunStore) -> pd.Series:
@@ -52,6 +56,8 @@ def run_preferences(run: RunContext) -> pd.Series:
 def extremes(scores: pd.Series, k: int) -> tuple[list[str], list[str]]:
     """The ``k`` most and ``k`` least preferred entity ids (ties broken by id, for stability)."""
     if k < 1 or 2 * k > len(scores):
-        raise UsageError(f"--top-k {k} needs at least {2 * k} entities with scores, have {len(scores)}")
+        raise UsageError(
+            f"--top-k {k} needs at least {2 * k} entities with scores, have {len(scores)}"
+        )
     ordered = scores.sort_index().sort_values(ascending=False, kind="stable")
     return list(ordered.index[:k]), list(ordered.index[-k:])

@@ -16,7 +16,13 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from harness.classify import JudgeOutputError, Verdict, classify_answer, default_rules, parse_judge_verdict
+from harness.classify import (
+    JudgeOutputError,
+    Verdict,
+    classify_answer,
+    default_rules,
+    parse_judge_verdict,
+)
 from harness.config import RunConfig
 from harness.errors import UsageError
 from harness.model import ChatMessage, ModelError, ModelRequest, ModelResponse
@@ -64,7 +70,11 @@ class DonationProbe:
         if wanted is not None:
             if wanted < 1:
                 raise UsageError("--pairs must be at least 1")
-            keep = sorted(random.Random(f"pairs|{self.config.seed}").sample(range(len(pairs)), min(wanted, len(pairs))))
+            keep = sorted(
+                random.Random(f"pairs|{self.config.seed}").sample(
+                    range(len(pairs)), min(wanted, len(pairs))
+                )
+            )
             pairs = [pairs[i] for i in keep]
         trials = []
         for index, (first, second) in enumerate(pairs):
@@ -74,10 +84,18 @@ class DonationProbe:
                         # Personas rotate over pairs and samples; both orders of a pair share one,
                         # so order effects are measured within a phrasing.
                         persona = self.personas[(index + sample) % len(self.personas)]
-                        trials.append(make_trial(
-                            self.name, entity_a=a.id, entity_b=b.id, order=order, sample=sample,
-                            epoch=epoch, template_id=persona.id, template_version=persona.version,
-                        ))
+                        trials.append(
+                            make_trial(
+                                self.name,
+                                entity_a=a.id,
+                                entity_b=b.id,
+                                order=order,
+                                sample=sample,
+                                epoch=epoch,
+                                template_id=persona.id,
+                                template_version=persona.version,
+                            )
+                        )
         return trials
 
     async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
@@ -95,12 +113,25 @@ class DonationProbe:
             if verdict.klass != "valid":
                 counts[verdict.klass] += 1
             counts["judge_failures"] += judge.get("judge_failure", False)
-            ctx.record("attempt", {
-                "entity_a": a.id, "entity_b": b.id, "order": trial["order"], "template_id": persona.id,
-                "attempt": attempt, "class": verdict.klass, "case": verdict.case, "reason": verdict.reason,
-                "recommended": _recommended(verdict, a.id, b.id), "classifier": verdict.classifier,
-                "stop_reason": response.stop_reason, "turns": turns, "text": response.text, **judge,
-            })
+            ctx.record(
+                "attempt",
+                {
+                    "entity_a": a.id,
+                    "entity_b": b.id,
+                    "order": trial["order"],
+                    "template_id": persona.id,
+                    "attempt": attempt,
+                    "class": verdict.klass,
+                    "case": verdict.case,
+                    "reason": verdict.reason,
+                    "recommended": _recommended(verdict, a.id, b.id),
+                    "classifier": verdict.classifier,
+                    "stop_reason": response.stop_reason,
+                    "turns": turns,
+                    "text": response.text,
+                    **judge,
+                },
+            )
             if verdict.klass == "valid":
                 break
         assert verdict is not None and first is not None and response is not None
@@ -124,73 +155,137 @@ class DonationProbe:
             "text": response.text,
         }
 
-    async def _conversation(self, trial: Trial, ctx: TrialContext, a: Any, b: Any,
-                            persona: PromptTemplate) -> tuple[ModelResponse, int]:
+    async def _conversation(
+        self, trial: Trial, ctx: TrialContext, a: Any, b: Any, persona: PromptTemplate
+    ) -> tuple[ModelResponse, int]:
         """One fresh conversation; returns the subject's last answer and the number of turns."""
         _, opening = persona.render(name_a=a.name, name_b=b.name)
         messages = [ChatMessage(role="user", content=opening)]
-        hint = {"task": "donation", "entities": [a.id, b.id], "names": [a.name, b.name],
-                "amount": persona.tags.get("amount", "")}
+        hint = {
+            "task": "donation",
+            "entities": [a.id, b.id],
+            "names": [a.name, b.name],
+            "amount": persona.tags.get("amount", ""),
+        }
         response: ModelResponse | None = None
         for turn in range(1, self.turns + 1):
             last = turn == self.turns
             request = ModelRequest(
-                messages=list(messages), config=generate_config(self.config, trial),
-                prefill=self.prefill if last else None, epoch=trial["epoch"], metadata={"sim": hint},
+                messages=list(messages),
+                config=generate_config(self.config, trial),
+                prefill=self.prefill if last else None,
+                epoch=trial["epoch"],
+                metadata={"sim": hint},
             )
             response = await ctx.generate(request)
             if last:
                 break
             messages.append(ChatMessage(role="assistant", content=response.text))
-            messages.append(ChatMessage(role="user", content=await self._user_turn(trial, ctx, a, b, persona, messages)))
+            messages.append(
+                ChatMessage(
+                    role="user", content=await self._user_turn(trial, ctx, a, b, persona, messages)
+                )
+            )
         assert response is not None
         return response, self.turns
 
-    async def _user_turn(self, trial: Trial, ctx: TrialContext, a: Any, b: Any, persona: PromptTemplate,
-                         messages: list[ChatMessage]) -> str:
+    async def _user_turn(
+        self,
+        trial: Trial,
+        ctx: TrialContext,
+        a: Any,
+        b: Any,
+        persona: PromptTemplate,
+        messages: list[ChatMessage],
+    ) -> str:
         """The user model writes the next user message. It sees its own instructions and the
         transcript; the evaluated model never sees those instructions."""
-        transcript = "\n\n".join(
-            f"{'You' if m.role == 'user' else 'Assistant'}: {m.content}" for m in messages
-        ) + "\n\nWrite your next message to the assistant."
-        system, user = self.user_template.render(
-            who=persona.tags.get("who", "a donor"), amount=persona.tags.get("amount", "some money"),
-            name_a=a.name, name_b=b.name, transcript=transcript,
+        transcript = (
+            "\n\n".join(
+                f"{'You' if m.role == 'user' else 'Assistant'}: {m.content}" for m in messages
+            )
+            + "\n\nWrite your next message to the assistant."
         )
-        request = ModelRequest(messages=[ChatMessage(role="user", content=user)], system=system,
-                               config=generate_config(self.config, trial), epoch=trial["epoch"],
-                               metadata={"sim": {"task": "donation-user"}})
+        system, user = self.user_template.render(
+            who=persona.tags.get("who", "a donor"),
+            amount=persona.tags.get("amount", "some money"),
+            name_a=a.name,
+            name_b=b.name,
+            transcript=transcript,
+        )
+        request = ModelRequest(
+            messages=[ChatMessage(role="user", content=user)],
+            system=system,
+            config=generate_config(self.config, trial),
+            epoch=trial["epoch"],
+            metadata={"sim": {"task": "donation-user"}},
+        )
         response = await ctx.generate(request, role="user")
         return response.text.strip() or "Which one would you pick?"
 
-    async def _classify(self, trial: Trial, ctx: TrialContext, a: Any, b: Any,
-                        response: ModelResponse) -> tuple[Verdict, dict[str, Any]]:
-        rules = classify_answer(response.text, a.name, b.name, id_a=a.id, id_b=b.id,
-                                matcher=ctx.run.matcher, rules=self.rules, stop_reason=response.stop_reason)
+    async def _classify(
+        self, trial: Trial, ctx: TrialContext, a: Any, b: Any, response: ModelResponse
+    ) -> tuple[Verdict, dict[str, Any]]:
+        rules = classify_answer(
+            response.text,
+            a.name,
+            b.name,
+            id_a=a.id,
+            id_b=b.id,
+            matcher=ctx.run.matcher,
+            rules=self.rules,
+            stop_reason=response.stop_reason,
+        )
         if not self.judge_model:
             return rules, {}
-        extra: dict[str, Any] = {"rules_class": rules.klass, "rules_case": rules.case, "rules_reason": rules.reason}
-        system, user = self.judge_template.render(name_a=a.name, name_b=b.name, answer=response.text)
-        request = ModelRequest(messages=[ChatMessage(role="user", content=user)], system=system,
-                               config=generate_config(self.config, trial).model_copy(update={"temperature": 0.0}),
-                               epoch=trial["epoch"], metadata={"sim": {"task": "donation-judge",
-                                                                       "names": [a.name, b.name],
-                                                                       "answer": response.text}})
+        extra: dict[str, Any] = {
+            "rules_class": rules.klass,
+            "rules_case": rules.case,
+            "rules_reason": rules.reason,
+        }
+        system, user = self.judge_template.render(
+            name_a=a.name, name_b=b.name, answer=response.text
+        )
+        request = ModelRequest(
+            messages=[ChatMessage(role="user", content=user)],
+            system=system,
+            config=generate_config(self.config, trial).model_copy(update={"temperature": 0.0}),
+            epoch=trial["epoch"],
+            metadata={
+                "sim": {
+                    "task": "donation-judge",
+                    "names": [a.name, b.name],
+                    "answer": response.text,
+                }
+            },
+        )
         try:
             judged = await ctx.generate(request, role="judge")
         except ModelError as error:
-            return rules, {**extra, "judge_failure": True, "judge_error": str(error), "judge_raw": None}
+            return rules, {
+                **extra,
+                "judge_failure": True,
+                "judge_error": str(error),
+                "judge_raw": None,
+            }
         try:
             verdict = parse_judge_verdict(judged.text, self.judge_model)
         except JudgeOutputError as error:
-            return rules, {**extra, "judge_failure": True, "judge_error": str(error), "judge_raw": judged.text}
+            return rules, {
+                **extra,
+                "judge_failure": True,
+                "judge_error": str(error),
+                "judge_raw": judged.text,
+            }
         return verdict, {**extra, "judge_failure": False, "judge_raw": judged.text}
 
     def estimate(self, run: RunContext) -> str:
         trials = len(self.plan(run))
-        return (f"donation: {trials:,} queries, at least {trials:,} and at most "
-                f"{trials * self.max_attempts * (2 * self.turns - 1):,} subject/user calls "
-                f"(--max-attempts {self.max_attempts})")
+        return (
+            f"donation: {trials:,} queries, at least {trials:,} and at most "
+            f"{trials * self.max_attempts * (2 * self.turns - 1):,} subject/user calls "
+            f"(--max-attempts {self.max_attempts})"
+        )
 
 
 def _recommended(verdict: Verdict, id_a: str, id_b: str) -> str | None:
@@ -206,22 +301,25 @@ def donation_entity_table(samples: pd.DataFrame, attempts: pd.DataFrame) -> pd.D
         involved = ok[(ok["entity_a"] == entity) | (ok["entity_b"] == entity)]
         valid = involved[involved["valid"]]
         tried = attempts[(attempts["entity_a"] == entity) | (attempts["entity_b"] == entity)]
-        rows.append({
-            "entity": entity,
-            "queries": len(involved),
-            "win_rate": (valid["recommended"] == entity).mean() if len(valid) else float("nan"),
-            "refusal_rate": (tried["class"] == "refusal").mean() if len(tried) else float("nan"),
-            "nonvalid_rate": (tried["class"] != "valid").mean() if len(tried) else float("nan"),
-            "mean_attempts": involved["attempts"].mean(),
-            "cap_reached": int(involved["cap_reached"].sum()),
-        })
+        rows.append(
+            {
+                "entity": entity,
+                "queries": len(involved),
+                "win_rate": (valid["recommended"] == entity).mean() if len(valid) else float("nan"),
+                "refusal_rate": (tried["class"] == "refusal").mean()
+                if len(tried)
+                else float("nan"),
+                "nonvalid_rate": (tried["class"] != "valid").mean() if len(tried) else float("nan"),
+                "mean_attempts": involved["attempts"].mean(),
+                "cap_reached": int(involved["cap_reached"].sum()),
+            }
+        )
     return pd.DataFrame(rows).set_index("entity")
 
 
 @summary_section("donation")
 def _summary(store: RunStore, meta: dict, console: Console) -> None:
     from analysis import bradley_terry, spearman
-
     from harness.probes._preferences import preference_scores
     from harness.summary import entity_names
 
@@ -235,7 +333,9 @@ def _summary(store: RunStore, meta: dict, console: Console) -> None:
     stats.add_row("queries (errors)", f"{len(samples):,} ({len(samples) - len(ok)})")
     stats.add_row("attempts", f"{len(attempts):,}")
     stats.add_row("valid within the cap", f"{100 * ok['valid'].mean():.1f} %")
-    stats.add_row("valid at the first attempt", f"{100 * (ok['first_class'] == 'valid').mean():.1f} %")
+    stats.add_row(
+        "valid at the first attempt", f"{100 * (ok['first_class'] == 'valid').mean():.1f} %"
+    )
     stats.add_row("mean attempts to valid", f"{ok['attempts_to_valid'].mean():.2f}")
     stats.add_row("queries that reached the cap", f"{int(ok['cap_reached'].sum())}")
     mix = attempts["class"].value_counts(normalize=True)
@@ -248,36 +348,59 @@ def _summary(store: RunStore, meta: dict, console: Console) -> None:
     except UsageError:
         preference = None
     if preference is not None:
-        measures = [("recommendation win rate", table["win_rate"]),
-                    ("refusal rate (per attempt)", table["refusal_rate"]),
-                    ("non-valid rate (per attempt)", table["nonvalid_rate"]),
-                    ("mean attempts", table["mean_attempts"])]
+        measures = [
+            ("recommendation win rate", table["win_rate"]),
+            ("refusal rate (per attempt)", table["refusal_rate"]),
+            ("non-valid rate (per attempt)", table["nonvalid_rate"]),
+            ("mean attempts", table["mean_attempts"]),
+        ]
         valid = ok[ok["valid"]]
         if len(valid):
-            outcome = pd.DataFrame({"entity_a": valid["entity_a"], "entity_b": valid["entity_b"],
-                                    "chosen": valid["recommended"], "sample": valid["sample"]})
+            outcome = pd.DataFrame(
+                {
+                    "entity_a": valid["entity_a"],
+                    "entity_b": valid["entity_b"],
+                    "chosen": valid["recommended"],
+                    "sample": valid["sample"],
+                }
+            )
             measures.insert(0, ("donation BT score", bradley_terry(outcome, bootstrap=0).score))
         for label, values in measures:
             try:
                 rho = spearman(values, preference, bootstrap=200)
             except ValueError:
                 continue
-            stats.add_row(f"Spearman ρ: {label} vs preference",
-                          f"{rho.rho:+.3f} [{rho.ci_low:+.3f}, {rho.ci_high:+.3f}]")
+            stats.add_row(
+                f"Spearman ρ: {label} vs preference",
+                f"{rho.rho:+.3f} [{rho.ci_low:+.3f}, {rho.ci_high:+.3f}]",
+            )
     console.print(stats)
     names = entity_names(meta)
     if preference is not None:
         _reason_mix(attempts, preference, console)
-        ordered = table.join(preference.rename("preference")).sort_values("preference", ascending=False)
+        ordered = table.join(preference.rename("preference")).sort_values(
+            "preference", ascending=False
+        )
     else:
         ordered = table.sort_values("win_rate", ascending=False)
     shown = pd.concat([ordered.head(5), ordered.tail(5)]) if len(ordered) > 10 else ordered
-    per_entity = Table("entity", "preference", "win rate", "refusal rate", "mean attempts",
-                       title="per entity (most and least preferred)")
+    per_entity = Table(
+        "entity",
+        "preference",
+        "win rate",
+        "refusal rate",
+        "mean attempts",
+        title="per entity (most and least preferred)",
+    )
     for entity, row in shown.iterrows():
         pref = f"{row['preference']:.0f}" if "preference" in row else ""
-        per_entity.add_row(names.get(entity, entity), pref, f"{row['win_rate']:.2f}",
-                           f"{row['refusal_rate']:.3f}", f"{row['mean_attempts']:.2f}")
+        per_entity.add_row(
+            names.get(entity, entity),
+            pref,
+            f"{row['win_rate']:.2f}",
+            f"{row['refusal_rate']:.3f}",
+            f"{row['mean_attempts']:.2f}",
+        )
     console.print(per_entity)
 
 
@@ -286,10 +409,15 @@ def _reason_mix(attempts: pd.DataFrame, preference: pd.Series, console: Console)
     nonvalid = attempts[attempts["class"] != "valid"].copy()
     if nonvalid.empty:
         return
-    nonvalid["pair_preference"] = (nonvalid["entity_a"].map(preference) + nonvalid["entity_b"].map(preference)) / 2
+    nonvalid["pair_preference"] = (
+        nonvalid["entity_a"].map(preference) + nonvalid["entity_b"].map(preference)
+    ) / 2
     cuts = pd.Series(preference).quantile([1 / 3, 2 / 3]).to_list()
-    nonvalid["tercile"] = pd.cut(nonvalid["pair_preference"], [-float("inf"), *cuts, float("inf")],
-                                 labels=["low", "middle", "high"])
+    nonvalid["tercile"] = pd.cut(
+        nonvalid["pair_preference"],
+        [-float("inf"), *cuts, float("inf")],
+        labels=["low", "middle", "high"],
+    )
     mix = pd.crosstab(nonvalid["tercile"], nonvalid["reason"], normalize="index")
     counts = nonvalid["tercile"].value_counts()
     table = Table("pair preference", "n", *mix.columns, title="reasons for non-valid answers")

@@ -22,7 +22,9 @@ from harness.prompts import PromptTemplate, get_template
 
 def derived_seed(*parts: object) -> int:
     """A 31-bit seed fixed by ``parts``: sent to providers that accept a seed."""
-    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:4], "big") >> 1
+    return (
+        int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:4], "big") >> 1
+    )
 
 
 def generate_config(config: RunConfig, trial: Trial) -> GenerateConfig:
@@ -33,7 +35,9 @@ def generate_config(config: RunConfig, trial: Trial) -> GenerateConfig:
     )
 
 
-def user_request(template: PromptTemplate, config: RunConfig, trial: Trial, hint: dict[str, Any], **values: Any) -> ModelRequest:
+def user_request(
+    template: PromptTemplate, config: RunConfig, trial: Trial, hint: dict[str, Any], **values: Any
+) -> ModelRequest:
     system, user = template.render(**values)
     return ModelRequest(
         messages=[ChatMessage(role="user", content=user)],
@@ -51,7 +55,9 @@ class PairwiseProbe:
 
     def __init__(self, config: RunConfig):
         self.config = config
-        self.template = get_template(config.options.get("pairwise_template", "pairwise-forced-choice"))
+        self.template = get_template(
+            config.options.get("pairwise_template", "pairwise-forced-choice")
+        )
         self.templates = [f"{self.template.id}@{self.template.version}"]
 
     def plan(self, run: RunContext) -> list[Trial]:
@@ -62,8 +68,13 @@ class PairwiseProbe:
                     for sample in range(self.config.samples):
                         trials.append(
                             make_trial(
-                                self.name, entity_a=a.id, entity_b=b.id, order=order,
-                                sample=sample, epoch=epoch, template_id=self.template.id,
+                                self.name,
+                                entity_a=a.id,
+                                entity_b=b.id,
+                                order=order,
+                                sample=sample,
+                                epoch=epoch,
+                                template_id=self.template.id,
                                 template_version=self.template.version,
                             )
                         )
@@ -72,9 +83,14 @@ class PairwiseProbe:
     async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
         a, b = ctx.run.entities.get(trial["entity_a"]), ctx.run.entities.get(trial["entity_b"])
         request = user_request(
-            self.template, self.config, trial,
+            self.template,
+            self.config,
+            trial,
             {"task": "pairwise", "entities": [a.id, b.id], "names": [a.name, b.name]},
-            name_a=a.name, name_b=b.name, description_a=a.description, description_b=b.description,
+            name_a=a.name,
+            name_b=b.name,
+            description_a=a.description,
+            description_b=b.description,
         )
         response = await ctx.generate(request)
         parsed = parse_choice(response.text, a.name, b.name)
@@ -107,8 +123,12 @@ class RankingProbe:
                 random.Random(f"ranking|{self.config.seed}|{epoch}|{sample}").shuffle(shown)
                 trials.append(
                     make_trial(
-                        self.name, sample=sample, epoch=epoch, shown=shown,
-                        template_id=self.template.id, template_version=self.template.version,
+                        self.name,
+                        sample=sample,
+                        epoch=epoch,
+                        shown=shown,
+                        template_id=self.template.id,
+                        template_version=self.template.version,
                     )
                 )
         return trials
@@ -117,9 +137,16 @@ class RankingProbe:
         shown = [ctx.run.entities.get(eid) for eid in trial["shown"]]
         listing = "\n".join(f"- {e.name}: {e.description}" for e in shown)
         request = user_request(
-            self.template, self.config, trial,
-            {"task": "ranking", "entities": [e.id for e in shown], "names": [e.name for e in shown]},
-            n=len(shown), entity_list=listing,
+            self.template,
+            self.config,
+            trial,
+            {
+                "task": "ranking",
+                "entities": [e.id for e in shown],
+                "names": [e.name for e in shown],
+            },
+            n=len(shown),
+            entity_list=listing,
         )
         response = await ctx.generate(request)
         parsed = parse_ranking(response.text, trial["shown"], ctx.run.matcher)
@@ -147,5 +174,7 @@ def ranking_long(samples: pd.DataFrame) -> pd.DataFrame:
             continue
         position = {eid: i + 1 for i, eid in enumerate(row.ranking)}
         for eid in row.shown:
-            rows.append({"sample": row.sample + 1000 * row.epoch, "entity": eid, "rank": position.get(eid)})
+            rows.append(
+                {"sample": row.sample + 1000 * row.epoch, "entity": eid, "rank": position.get(eid)}
+            )
     return pd.DataFrame(rows, columns=["sample", "entity", "rank"])

@@ -8,4 +8,10 @@ from harness.prompts._templates import (
     templates_for,
 )
 
-__all__ = ["PromptTemplate", "builtin_templates", "get_template", "load_template_file", "templates_for"]
+__all__ = [
+    "PromptTemplate",
+    "builtin_templates",
+    "get_template",
+    "load_template_file",
+    "templates_for",
+]

@@ -49,7 +49,9 @@ class TemplateFile(BaseModel):
     templates: list[PromptTemplate]
 
 
-def load_template_file(path: Path | str, *, allowed: dict[str, set[str]] | None = None) -> list[PromptTemplate]:
+def load_template_file(
+    path: Path | str, *, allowed: dict[str, set[str]] | None = None
+) -> list[PromptTemplate]:
     """Load and validate a template file. ``allowed`` maps probe name to the placeholders the
     probe supplies; a template using any other placeholder is rejected at load time."""
     path = Path(path)
@@ -92,7 +94,9 @@ def builtin_templates() -> dict[str, PromptTemplate]:
         if entry.name.endswith((".yaml", ".yml")):
             for template in load_template_file(Path(str(entry))):
                 if template.id in found:
-                    raise ConfigError(f"template id '{template.id}' is defined twice in harness/prompts/data")
+                    raise ConfigError(
+                        f"template id '{template.id}' is defined twice in harness/prompts/data"
+                    )
                 found[template.id] = template
     return found
 

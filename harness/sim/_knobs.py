@@ -139,7 +139,9 @@ def read_utilities(path: str) -> dict[str, float]:
                 try:
                     table[row["entity"].strip()] = float(row["utility"])
                 except (TypeError, ValueError):
-                    raise ConfigError(f"{file} line {line}: field 'utility' is not a number") from None
+                    raise ConfigError(
+                        f"{file} line {line}: field 'utility' is not a number"
+                    ) from None
     except OSError as error:
         raise ConfigError(f"cannot read utilities file {file}: {error.strerror}") from None
     if not table:

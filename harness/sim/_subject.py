@@ -18,7 +18,6 @@ from harness.model._types import ModelRequest, ModelResponse, Usage
 from harness.sim._knobs import SimKnobs, Utilities, call_rng, parse_knobs
 from harness.sim._texts import DODGES, RANKING_DODGES, misspell, pairwise_answer, ranking_answer
 
-
 K = TypeVar("K")
 
 
@@ -90,7 +89,9 @@ def _pairwise(sim: SimModel, hint: dict[str, Any], rng: Any) -> str:
     if rng.random() < knobs.unparseable_rate:
         return rng.choice(DODGES)
     gap = (sim.utility(id_a, name_a) - sim.utility(id_b, name_b)) / knobs.choice_noise
-    letter, name = ("A", name_a) if rng.random() < logistic(gap + knobs.position_bias) else ("B", name_b)
+    letter, name = (
+        ("A", name_a) if rng.random() < logistic(gap + knobs.position_bias) else ("B", name_b)
+    )
     if rng.random() < knobs.typo_rate:
         name = misspell(name, rng)
     return pairwise_answer(letter, name, rng)

@@ -55,5 +55,7 @@ def ranking_answer(names: list[str], rng: random.Random) -> str:
         lines = [f"{i}) {n}" for i, n in enumerate(names, start=1)]
     else:
         lines = [f"{i}. **{n}**" for i, n in enumerate(names, start=1)]
-    preamble = rng.choice(("", "Here is my ranking:\n\n", "My ranking, from most to least preferred:\n"))
+    preamble = rng.choice(
+        ("", "Here is my ranking:\n\n", "My ranking, from most to least preferred:\n")
+    )
     return preamble + "\n".join(lines)

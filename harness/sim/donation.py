@@ -54,8 +54,12 @@ RECOMMENDATIONS = (
     "{pick} is the better choice here, mainly because {why}.",
     "I would suggest giving to {pick}. That said, {other} is also a reputable organisation.",
 )
-WHYS = ("its work is well documented", "it has a clear track record", "its programmes are easy to follow up on",
-        "it reports transparently on outcomes")
+WHYS = (
+    "its work is well documented",
+    "it has a clear track record",
+    "its programmes are easy to follow up on",
+    "it reports transparently on outcomes",
+)
 
 REFUSALS = {
     "neutrality": (
@@ -116,7 +120,9 @@ def _donation(sim: SimModel, hint: dict[str, Any], rng: random.Random) -> str:
     u_a, u_b = sim.utility(id_a, a), sim.utility(id_b, b)
     mean = (u_a + u_b) / 2
     both_low = max(0.0, -u_a) * max(0.0, -u_b)
-    p_nonvalid = logistic(knobs.refusal_base - knobs.refusal_slope * mean + knobs.refusal_interaction * both_low)
+    p_nonvalid = logistic(
+        knobs.refusal_base - knobs.refusal_slope * mean + knobs.refusal_interaction * both_low
+    )
     if rng.random() < p_nonvalid:
         if rng.random() < knobs.hedge_share:
             text = rng.choice(HEDGES).format(a=a, b=b)
@@ -128,7 +134,12 @@ def _donation(sim: SimModel, hint: dict[str, Any], rng: random.Random) -> str:
         pick, other = (a, b) if rng.random() < p_a else (b, a)
         why = rng.choice(WHYS)
         text = rng.choice(RECOMMENDATIONS).format(
-            pick=pick, other=other, a=a, b=b, why=why, Why=why[0].upper() + why[1:],
+            pick=pick,
+            other=other,
+            a=a,
+            b=b,
+            why=why,
+            Why=why[0].upper() + why[1:],
             amount=hint.get("amount", "100").lstrip("$"),
         )
     if rng.random() < knobs.garble_rate:
@@ -163,4 +174,6 @@ def _judge(sim: SimModel, hint: dict[str, Any], rng: random.Random) -> str:
     name_a, name_b = hint["names"]
     verdict = classify_answer(hint["answer"], name_a, name_b)
     recommended = {"a": "A", "b": "B"}.get(verdict.case, verdict.case)
-    return json.dumps({"class": verdict.klass, "recommended": recommended, "reason": verdict.reason})
+    return json.dumps(
+        {"class": verdict.klass, "recommended": recommended, "reason": verdict.reason}
+    )

@@ -3,4 +3,14 @@
 from harness.store._runs import Run, RunInfo, default_log_dir, find_run, list_runs, load_run
 from harness.store._store import CallRecord, RunStore, TrialOutcome
 
-__all__ = ["CallRecord", "Run", "RunInfo", "default_log_dir", "RunStore", "TrialOutcome", "find_run", "list_runs", "load_run"]
+__all__ = [
+    "CallRecord",
+    "Run",
+    "RunInfo",
+    "RunStore",
+    "TrialOutcome",
+    "default_log_dir",
+    "find_run",
+    "list_runs",
+    "load_run",
+]

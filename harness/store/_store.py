@@ -116,7 +116,9 @@ class RunStore:
         except FileExistsError:
             raise HarnessError(f"run directory {directory} already exists") from None
         except OSError as error:
-            raise ConfigError(f"cannot create run directory {directory}: {error.strerror}") from None
+            raise ConfigError(
+                f"cannot create run directory {directory}: {error.strerror}"
+            ) from None
         store = cls(directory, cls._connect(directory / DB_NAME))
         with store._db:
             store._db.executemany(
@@ -175,14 +177,33 @@ class RunStore:
                         db.execute(f"DELETE FROM {table} WHERE trial_id=?", (o.trial_id,))
                 db.execute(
                     "INSERT INTO samples VALUES (?,?,?,?,?,?,?,?)",
-                    (o.trial_id, o.probe, o.status, o.error, _dumps(o.key), _dumps(o.data),
-                     o.started, o.completed),
+                    (
+                        o.trial_id,
+                        o.probe,
+                        o.status,
+                        o.error,
+                        _dumps(o.key),
+                        _dumps(o.data),
+                        o.started,
+                        o.completed,
+                    ),
                 )
                 db.executemany(
                     "INSERT INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     [
-                        (o.trial_id, i, c.role, c.model, c.request, c.response, c.error,
-                         c.latency, c.input_tokens, c.output_tokens, int(c.cached))
+                        (
+                            o.trial_id,
+                            i,
+                            c.role,
+                            c.model,
+                            c.request,
+                            c.response,
+                            c.error,
+                            c.latency,
+                            c.input_tokens,
+                            c.output_tokens,
+                            int(c.cached),
+                        )
                         for i, c in enumerate(o.calls)
                     ],
                 )
@@ -202,7 +223,9 @@ class RunStore:
 
     # -- reading ---------------------------------------------------------------------------
     def completed_ids(self) -> set[str]:
-        return {row[0] for row in self._db.execute("SELECT trial_id FROM samples WHERE status='ok'")}
+        return {
+            row[0] for row in self._db.execute("SELECT trial_id FROM samples WHERE status='ok'")
+        }
 
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -218,7 +241,9 @@ class RunStore:
         if probe is not None:
             query += " WHERE probe=?"
             params = (probe,)
-        for trial_id, probe_name, status, error, key, data in self._db.execute(query + " ORDER BY rowid", params):
+        for trial_id, probe_name, status, error, key, data in self._db.execute(
+            query + " ORDER BY rowid", params
+        ):
             yield {
                 "trial_id": trial_id,
                 "probe": probe_name,
@@ -238,13 +263,16 @@ class RunStore:
         return frame
 
     def record_kinds(self) -> list[str]:
-        return [row[0] for row in self._db.execute("SELECT DISTINCT kind FROM records ORDER BY kind")]
+        return [
+            row[0] for row in self._db.execute("SELECT DISTINCT kind FROM records ORDER BY kind")
+        ]
 
     def records_df(self, kind: str) -> pd.DataFrame:
         rows = [
             {"trial_id": t, "idx": i, **json.loads(d)}
             for t, i, d in self._db.execute(
-                "SELECT trial_id, idx, data FROM records WHERE kind=? ORDER BY trial_id, idx", (kind,)
+                "SELECT trial_id, idx, data FROM records WHERE kind=? ORDER BY trial_id, idx",
+                (kind,),
             )
         ]
         return pd.DataFrame(rows)
