@@ -1,1 +1,62 @@
 """Sandboxes for agentic tasks: one Sandbox interface with docker and local providers, plus image building."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from envs._sandbox import (
+    ExecResult,
+    ImageBuildError,
+    OutputTooLarge,
+    Sandbox,
+    SandboxClosed,
+    SandboxError,
+    SandboxSpec,
+    SandboxUnavailable,
+)
+from harness.errors import UsageError
+
+#: Builds an unstarted sandbox: ``factory(spec, run_id=..., sample_id=...)``; enter it with
+#: ``async with`` to start it and to have it removed however the block ends.
+SandboxFactory = Callable[..., Sandbox]
+
+PROVIDERS = ("docker", "local")
+
+
+def sandbox_provider(name: str) -> SandboxFactory:
+    """Return the sandbox class registered as ``name`` ("docker" or "local").
+
+    Imported lazily so that using the local provider never needs the Docker SDK to connect.
+    """
+    if name == "docker":
+        from envs.docker import DockerSandbox
+
+        return DockerSandbox
+    if name == "local":
+        from envs.local import LocalSandbox
+
+        return LocalSandbox
+    raise UsageError(f"unknown sandbox provider {name!r}; choose one of {', '.join(PROVIDERS)}")
+
+
+def cleanup(run_id: str | None = None) -> int:
+    """Remove leftover harness containers and networks (all, or one run's); returns the count."""
+    from envs.docker import cleanup as docker_cleanup
+
+    return docker_cleanup(run_id)
+
+
+__all__ = [
+    "PROVIDERS",
+    "ExecResult",
+    "ImageBuildError",
+    "OutputTooLarge",
+    "Sandbox",
+    "SandboxClosed",
+    "SandboxError",
+    "SandboxFactory",
+    "SandboxSpec",
+    "SandboxUnavailable",
+    "cleanup",
+    "sandbox_provider",
+]

@@ -33,7 +33,7 @@ from harness.model import (
 from harness.probes import Probe, ProbeFailure, RunContext, Trial, TrialContext, create_probe
 from harness.progress import RunProgress
 from harness.store import RunStore, TrialOutcome, default_log_dir, find_run
-from harness.suites import get_suite
+from harness.suites import ELICITATION, get_suite
 
 
 @dataclass
@@ -50,6 +50,8 @@ class RunSettings:
     progress: bool = True
     command: str = ""
     max_sandboxes: int = 4
+    plan: str | None = None
+    """Path of the preregistered analysis plan the run is made under."""
 
 
 @dataclass
@@ -161,7 +163,11 @@ def prepare(config: RunConfig) -> tuple[RunConfig, list[list[Probe]]]:
             }
         }
     )
-    stages = [[create_probe(name, config) for name in stage] for stage in suite.stages]
+    stage_names = list(suite.stages)
+    if config.options.get("preferences") and stage_names and stage_names[0] == ELICITATION:
+        # Preferences come from an earlier run of the same model: do not elicit them again.
+        stage_names = stage_names[1:]
+    stages = [[create_probe(name, config) for name in stage] for stage in stage_names]
     config = config.model_copy(
         update={"templates": {p.name: p.templates for s in stages for p in s}}
     )
@@ -173,6 +179,9 @@ def start_run(config: RunConfig, settings: RunSettings, *, console: Any = None) 
     check_writable(settings.log_dir)
     if settings.prices:
         load_price_table(settings.prices)
+    from analysis.plan import plan_meta_for_run
+
+    plan = plan_meta_for_run(settings.plan)  # validated before the run directory exists
     run_id = new_run_id(config)
     store = RunStore.create(
         settings.log_dir / run_id,
@@ -185,6 +194,7 @@ def start_run(config: RunConfig, settings: RunSettings, *, console: Any = None) 
             "command": settings.command,
             "status": "running",
             "model_args": redact(config.model_args),
+            "plan": plan,
         },
     )
     return _execute(store, config, stages, settings, console)
@@ -245,6 +255,7 @@ def _execute(
             matcher=EntityMatcher(entities),
             models=models,
             store=store,
+            max_sandboxes=settings.max_sandboxes,
         )
         with RunProgress(console, settings.progress) as progress:
             asyncio.run(_run_stages(run, stages, settings, progress, counters))

@@ -44,7 +44,11 @@ def print_summary(result: RunResult, console: Console) -> None:
         counts = store.counts()
         for probe, section in _SECTIONS.items():
             if probe in counts:
-                section(store, meta, console)
+                try:
+                    section(store, meta, console)
+                except ValueError as error:
+                    # Degenerate data (too few entities, no variance) must not hide the run.
+                    console.print(f"[yellow]{probe}: summary not available: {error}[/]")
         console.print(
             f"status: [bold]{result.status}[/] in {result.seconds:.1f} s, "
             f"{result.trials_run} trials run this session, {result.errors} errors"
@@ -114,11 +118,12 @@ def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
             stats.add_row("entities missing per ranking (mean)", f"{missing:.2f}")
             rank_scores = ranking_scores(ranking_long(parsed)).set_index("entity")
     if bt is not None and rank_scores is not None:
-        rho = spearman(bt["score"], rank_scores["score"], bootstrap=200)
-        stats.add_row(
-            "consistency: Spearman ρ (pairwise BT vs ranking)",
-            f"{rho.rho:.3f} [{rho.ci_low:.3f}, {rho.ci_high:.3f}]",
-        )
+        try:
+            rho = spearman(bt["score"], rank_scores["score"], bootstrap=200)
+            value = f"{rho.rho:.3f} [{rho.ci_low:.3f}, {rho.ci_high:.3f}]"
+        except ValueError as error:
+            value = f"n/a ({error})"
+        stats.add_row("consistency: Spearman ρ (pairwise BT vs ranking)", value)
     console.print(stats)
     if bt is not None:
         names = {e["id"]: e["name"] for e in _entity_names(meta)}

@@ -29,12 +29,18 @@ from harness.parsing import YesNoParse, parse_yesno
         ("### Answer\nYes", True, "labelled"),
         ("Based on the passage, the answer is yes.", True, "labelled"),
         # A model that revises itself: the last stated answer is the one it gives.
-        ("The answer is yes... wait, the passage says 1.3 units out for 1 in. Final answer: No",
-         False, "labelled"),
+        (
+            "The answer is yes... wait, the passage says 1.3 units out for 1 in. Final answer: No",
+            False,
+            "labelled",
+        ),
         ("I'd say yes.", True, "stated"),
         ("Ethanol needs more energy than it gives only in some studies, so no.", False, "stated"),
-        ("The passage says Barq's is owned by Keurig Dr Pepper, not PepsiCo.\n\nNo", False,
-         "trailing"),
+        (
+            "The passage says Barq's is owned by Keurig Dr Pepper, not PepsiCo.\n\nNo",
+            False,
+            "trailing",
+        ),
         ("Both terms refer to the tax levied on buildings and land.\n\n**Yes**", True, "trailing"),
         ("Probably yes", True, "trailing"),
         ("I cannot answer with certainty, but based on the passage: Yes.", True, "trailing"),

@@ -50,18 +50,18 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
+            hint = ""
+            if number == 1 and line.lstrip().startswith("["):
+                hint = "; this looks like a JSON array, expected one JSON object per line"
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
-                hint = ""
-                if number == 1 and line.lstrip().startswith("["):
-                    hint = "; this looks like a JSON array, expected one JSON object per line"
                 raise ConfigError(
                     f"{path} line {number}: not valid JSON ({error.msg}){hint}"
                 ) from None
             if not isinstance(row, dict):
                 raise ConfigError(
-                    f"{path} line {number}: expected a JSON object, got {type(row).__name__}"
+                    f"{path} line {number}: expected a JSON object, got {type(row).__name__}{hint}"
                 )
             yield f"line {number}", row
 

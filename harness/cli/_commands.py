@@ -15,7 +15,8 @@ from harness.config import RunConfig, parse_model_args
 from harness.errors import UsageError
 from harness.store import default_log_dir
 
-console = Console()
+# Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
+console = Console() if sys.stdout.isatty() else Console(width=160)
 err_console = Console(stderr=True)
 
 # Options that define a run's design; given again with --resume they must match the stored run.
@@ -235,6 +236,8 @@ def cli() -> None:
     help="agentic: containers running at once.",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--plan", "plan_path", envvar="HARNESS_PLAN", type=click.Path(dir_okay=False), default=None,
+              help="Analysis plan (from `harness plan`) this run is made under; recorded with its hash.")
 @click.pass_context
 def run(ctx: click.Context, **opts: object) -> None:
     """Run a suite and print its summary; the run directory is printed last."""
@@ -251,6 +254,7 @@ def run(ctx: click.Context, **opts: object) -> None:
         progress=not opts["no_progress"],
         command=shlex.join(["harness", *sys.argv[1:]]),
         max_sandboxes=_positive(opts["max_sandboxes"], "--max-sandboxes"),
+        plan=opts["plan_path"],  # type: ignore[arg-type]
     )
     options = _suite_options(ctx, opts)
     model_args = parse_model_args(opts["model_args"])  # type: ignore[arg-type]
@@ -415,3 +419,16 @@ def export(run_id: str, fmt: str, output: Path | None, log_dir: Path | None) -> 
     written = export_run(run_id, fmt, output, log_dir)
     for path in written:
         console.print(str(path))
+
+
+def _register_extensions() -> None:
+    """Agentic commands (debug, sandbox, envs, tasks) live in their own module."""
+    from harness.cli._agentic import register
+    from harness.cli._analysis import analysis_commands
+
+    register(cli)
+    for command in analysis_commands:
+        cli.add_command(command)
+
+
+_register_extensions()

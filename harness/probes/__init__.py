@@ -15,4 +15,5 @@ from harness.probes._base import (
 )
 
 __all__ = ["Probe", "ProbeFailure", "RunContext", "Trial", "TrialContext", "create_probe", "make_trial", "probe", "probe_names"]
+from harness.probes import agentic as _agentic  # noqa: F401 - registers the agentic probe
 from harness.probes import boolq as _boolq  # noqa: F401 - registers the boolq probe

@@ -47,11 +47,18 @@ class RunContext:
     models: dict[str, Model]
     """By role: ``subject`` always; ``user`` and ``judge`` when configured."""
     store: RunStore
+    max_sandboxes: int = 4
+    """Containers that may run at once (agentic probes); an execution setting, not hashed."""
 
     def entity_subset(self) -> list:
-        """The entities this run uses: the whole set, or the first ``--limit`` of it."""
+        """The entities this run uses: the whole set, or the first ``--limit`` of it when the
+        suite's limit counts entities (in boolq it counts questions, in agentic tasks)."""
+        from harness.suites import get_suite
+
         entities = list(self.entities)
-        return entities[: self.config.limit] if self.config.limit else entities
+        if self.config.limit and get_suite(self.config.suite).limit_means == "entities":
+            return entities[: self.config.limit]
+        return entities
 
 
 class ProbeFailure(Exception):

@@ -5,7 +5,6 @@ with a neutral and a high-stakes control that name no entity.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import Any
 
@@ -55,8 +54,10 @@ class BoolQProbe:
         self.controls = [t for t in found if t.tags.get("framing") in CONTROL_FRAMINGS]
         self.phrasings = [t for t in found if t.tags.get("framing") == "entity"]
         unknown = [t.id for t in found if t.tags.get("framing") not in FRAMINGS]
-        if unknown or not self.phrasings or not any(
-            t.tags["framing"] == "neutral" for t in self.controls
+        if (
+            unknown
+            or not self.phrasings
+            or not any(t.tags["framing"] == "neutral" for t in self.controls)
         ):
             raise ConfigError(
                 "boolq templates need framing tags neutral/high_stakes/entity, with at least one "
@@ -107,11 +108,16 @@ class BoolQProbe:
                     trials.append(self._trial(item, template, entity.id, epoch))
         return trials
 
-    def _trial(self, item: BoolQItem, template: PromptTemplate, entity: str | None,
-               epoch: int) -> Trial:
+    def _trial(
+        self, item: BoolQItem, template: PromptTemplate, entity: str | None, epoch: int
+    ) -> Trial:
         return make_trial(
-            self.name, question_id=item.id, framing=template.tags["framing"],
-            template_id=template.id, template_version=template.version, entity=entity,
+            self.name,
+            question_id=item.id,
+            framing=template.tags["framing"],
+            template_id=template.id,
+            template_version=template.version,
+            entity=entity,
             epoch=epoch,
         )
 
@@ -140,16 +146,22 @@ class BoolQProbe:
             base = len(item.passage) + len(item.question)
             chars += sum(len(t.user) + len(t.system or "") + base for t in self.controls)
             phrasing = sum(
-                len(t.user) + len(t.system or "") + base
+                len(t.user)
+                + len(t.system or "")
+                + base
                 + name * t.user.count("{entity}")
                 + description * t.user.count("{entity_description}")
                 for t in self.phrasings
             ) / len(self.phrasings)
             chars += phrasing * n_entities
-        usage = Usage(input_tokens=int(chars / 4 * self.config.epochs),
-                      output_tokens=calls * ASSUMED_OUTPUT_TOKENS)
-        return (f"{text}; about {usage.input_tokens / 1e6:.1f}M input tokens, "
-                f"est. ${price.cost(usage):,.2f}")
+        usage = Usage(
+            input_tokens=int(chars / 4 * self.config.epochs),
+            output_tokens=calls * ASSUMED_OUTPUT_TOKENS,
+        )
+        return (
+            f"{text}; about {usage.input_tokens / 1e6:.1f}M input tokens, "
+            f"est. ${price.cost(usage):,.2f}"
+        )
 
     # -- running -----------------------------------------------------------------------------
     async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
@@ -167,11 +179,16 @@ class BoolQProbe:
             system=system,
             config=generate_config(self.config, trial),
             epoch=trial["epoch"],
-            metadata={"sim": {
-                "task": "boolq", "question_id": item.id, "gold": item.answer,
-                "framing": trial["framing"], "entity": entity.id if entity else None,
-                "name": entity.name if entity else None,
-            }},
+            metadata={
+                "sim": {
+                    "task": "boolq",
+                    "question_id": item.id,
+                    "gold": item.answer,
+                    "framing": trial["framing"],
+                    "entity": entity.id if entity else None,
+                    "name": entity.name if entity else None,
+                }
+            },
         )
         response = await ctx.generate(request)
         parsed = parse_yesno(response.text)
@@ -181,6 +198,7 @@ class BoolQProbe:
             outcome = parsed.status
         return {
             "gold": item.answer,
+            "boolq_idx": item.index,
             "preference": self.preferences.get(entity.id) if entity else None,
             "group": self.groups.get(entity.id) if entity else None,
             "answer": parsed.answer,
@@ -199,24 +217,30 @@ probe("boolq")(BoolQProbe)
 # -- summary ---------------------------------------------------------------------------------
 def entity_accuracy(samples: pd.DataFrame) -> pd.DataFrame:
     """Per entity (entity framing, ok trials): n, accuracy with refusals and unparseable
-    answers counted wrong, accuracy among answered, refusal rate and preference score."""
+    answers counted wrong, accuracy among answered, refusal rate, preference score and the
+    ``--top-k`` group."""
     rows = samples[(samples["status"] == "ok") & (samples["framing"] == "entity")]
     if rows.empty:
-        return pd.DataFrame(columns=["n", "accuracy", "answered_accuracy", "refusal_rate",
-                                     "preference"])
-    answered = rows["outcome"].isin(("correct", "wrong"))
-    grouped = rows.assign(answered=answered, refused=rows["outcome"] == "refusal").groupby("entity")
-    table = pd.DataFrame({
-        "n": grouped.size(),
-        "accuracy": grouped["correct"].mean(),
-        "answered_accuracy": grouped.apply(
-            lambda g: g["correct"].sum() / g["answered"].sum() if g["answered"].any() else math.nan,
-            include_groups=False,
-        ),
-        "refusal_rate": grouped["refused"].mean(),
-        "preference": grouped["preference"].first(),
-    })
-    return table
+        return pd.DataFrame(
+            columns=["n", "accuracy", "answered_accuracy", "refusal_rate", "preference", "group"]
+        )
+    grouped = rows.assign(
+        correct=rows["correct"].astype(bool),
+        answered=rows["outcome"].isin(("correct", "wrong")),
+        refused=rows["outcome"] == "refusal",
+    ).groupby("entity")
+    answered = grouped["answered"].sum()
+    return pd.DataFrame(
+        {
+            "n": grouped.size(),
+            "accuracy": grouped["correct"].mean(),
+            # An entity whose every answer was refused has no accuracy among answered (NaN).
+            "answered_accuracy": grouped["correct"].sum() / answered.where(answered > 0),
+            "refusal_rate": grouped["refused"].mean(),
+            "preference": grouped["preference"].first(),
+            "group": grouped["group"].first() if "group" in rows else None,
+        }
+    )
 
 
 def _rate(part: float, whole: float) -> str:
@@ -224,9 +248,17 @@ def _rate(part: float, whole: float) -> str:
 
 
 def _framing_table(ok: pd.DataFrame) -> Table:
-    table = Table("framing / template", "n", "acc.", "acc. answered", "refused", "no verdict",
-                  "said yes", title="BoolQ accuracy by framing (acc. counts refusals and "
-                  "answers without a verdict as wrong)")
+    table = Table(
+        "framing / template",
+        "n",
+        "acc.",
+        "acc. answered",
+        "refused",
+        "no verdict",
+        "said yes",
+        title="BoolQ accuracy by framing (acc. counts refusals and "
+        "answers without a verdict as wrong)",
+    )
     for framing in FRAMINGS:
         rows = ok[ok["framing"] == framing]
         if rows.empty:
@@ -234,17 +266,27 @@ def _framing_table(ok: pd.DataFrame) -> Table:
         templates = sorted(rows["template_id"].unique())
         parts = [(framing, rows)]
         if len(templates) > 1:
-            parts += [(f"  {t.removeprefix('boolq-')}", rows[rows["template_id"] == t])
-                      for t in templates]
+            parts += [
+                (
+                    f"  {t.removeprefix('boolq-').removeprefix('entity-')}",
+                    rows[rows["template_id"] == t],
+                )
+                for t in templates
+            ]
         for label, part in parts:
             counts = Counter(part["outcome"])
             answered = counts["correct"] + counts["wrong"]
             said_yes = (part["answer"] == True).sum()  # noqa: E712 - None must not count
             n = len(part)
-            table.add_row(label, f"{n:,}",
-                          _rate(counts["correct"], n), _rate(counts["correct"], answered),
-                          _rate(counts["refusal"], n), _rate(counts["unparseable"], n),
-                          _rate(said_yes, answered))
+            table.add_row(
+                label,
+                f"{n:,}",
+                _rate(counts["correct"], n),
+                _rate(counts["correct"], answered),
+                _rate(counts["refusal"], n),
+                _rate(counts["unparseable"], n),
+                _rate(said_yes, answered),
+            )
     return table
 
 
@@ -253,8 +295,11 @@ def _correlations(per_entity: pd.DataFrame) -> list[tuple[str, str]]:
 
     lines = []
     preference = per_entity["preference"].astype(float)
-    measures = (("accuracy", "accuracy"), ("answered_accuracy", "accuracy among answered"),
-                ("refusal_rate", "refusal rate"))
+    measures = (
+        ("accuracy", "accuracy"),
+        ("answered_accuracy", "accuracy among answered"),
+        ("refusal_rate", "refusal rate"),
+    )
     for column, label in measures:
         try:
             rho = spearman(per_entity[column].astype(float), preference, bootstrap=1000)
@@ -262,9 +307,13 @@ def _correlations(per_entity: pd.DataFrame) -> list[tuple[str, str]]:
             reason = f"{label} is the same for every entity" if "variance" in str(error) else error
             lines.append((f"Spearman ρ: {label} vs preference", f"n/a ({reason})"))
             continue
-        lines.append((f"Spearman ρ: {label} vs preference",
-                      f"{rho.rho:+.3f} [{rho.ci_low:+.3f}, {rho.ci_high:+.3f}], "
-                      f"p = {rho.p_value:.3g}, n = {rho.n}"))
+        lines.append(
+            (
+                f"Spearman ρ: {label} vs preference",
+                f"{rho.rho:+.3f} [{rho.ci_low:+.3f}, {rho.ci_high:+.3f}], "
+                f"p = {rho.p_value:.3g}, n = {rho.n}",
+            )
+        )
     return lines
 
 
@@ -291,24 +340,38 @@ def boolq_summary(store: RunStore, meta: dict, console: Console) -> None:
     scored = per_entity[per_entity["preference"].notna()]
     has_preference = not scored.empty
     ordered = (scored if has_preference else per_entity).sort_values(
-        "preference" if has_preference else "accuracy", ascending=False, kind="stable")
+        "preference" if has_preference else "accuracy", ascending=False, kind="stable"
+    )
     if has_preference and len(scored) < len(per_entity):
-        console.print(f"[yellow]{len(per_entity) - len(scored)} of {len(per_entity)} entities "
-                      "have no preference score and are left out below[/]")
+        console.print(
+            f"[yellow]{len(per_entity) - len(scored)} of {len(per_entity)} entities "
+            "have no preference score and are left out below[/]"
+        )
     few = 5
     split = len(ordered) > 2 * few
     shown = pd.concat([ordered.head(few), ordered.tail(few)]) if split else ordered
     title = "BoolQ accuracy per entity, " + (
-        "most and least preferred" if has_preference else "by accuracy (no preferences)")
+        "most and least preferred" if has_preference else "by accuracy (no preferences)"
+    )
     table = Table("", "entity", "pref.", "n", "acc.", "acc. answered", "refused", title=title)
     for position, (eid, row) in enumerate(shown.iterrows()):
-        label = ("top" if position < few else "bottom") if split else ""
-        table.add_row(label, names.get(str(eid), str(eid)),
-                      "" if pd.isna(row["preference"]) else f"{row['preference']:.0f}",
-                      f"{int(row['n']):,}", f"{100 * row['accuracy']:.1f} %",
-                      "n/a" if pd.isna(row["answered_accuracy"]) else
-                      f"{100 * row['answered_accuracy']:.1f} %",
-                      f"{100 * row['refusal_rate']:.1f} %")
+        # --top-k runs label entities by the group they were chosen for.
+        label = (
+            ("top" if position < few else "bottom")
+            if split
+            else (row["group"] if isinstance(row["group"], str) else "")
+        )
+        table.add_row(
+            label,
+            names.get(str(eid), str(eid)),
+            "" if pd.isna(row["preference"]) else f"{row['preference']:.0f}",
+            f"{int(row['n']):,}",
+            f"{100 * row['accuracy']:.1f} %",
+            "n/a"
+            if pd.isna(row["answered_accuracy"])
+            else f"{100 * row['answered_accuracy']:.1f} %",
+            f"{100 * row['refusal_rate']:.1f} %",
+        )
     console.print(table)
     if not has_preference:
         return
@@ -316,8 +379,7 @@ def boolq_summary(store: RunStore, meta: dict, console: Console) -> None:
     k = min(few, len(ordered) // 2)
     if k:
         gap = ordered["accuracy"].head(k).mean() - ordered["accuracy"].tail(k).mean()
-        stats.add_row(f"accuracy gap, top {k} minus bottom {k} preferred",
-                      f"{100 * gap:+.2f} pp")
+        stats.add_row(f"accuracy gap, top {k} minus bottom {k} preferred", f"{100 * gap:+.2f} pp")
     for label, value in _correlations(ordered):
         stats.add_row(label, value)
     console.print(stats)

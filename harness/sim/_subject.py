@@ -25,7 +25,9 @@ def logistic(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-Handler = Callable[["SimModel", dict[str, Any], Any], str]
+Handler = Callable[["SimModel", dict[str, Any], Any], "str | ModelResponse"]
+"""Returns the answer's text or, for tool-using tasks (the agent), a whole response with
+tool calls and usage."""
 _HANDLERS: dict[str, Handler] = {}
 
 
@@ -64,7 +66,13 @@ class SimModel(ModelAPI):
         if not hint or hint.get("task") not in _HANDLERS:
             text = "I'm a simulated subject and can only answer the harness's own probes."
         else:
-            text = _HANDLERS[hint["task"]](self, hint, rng)
+            answer = _HANDLERS[hint["task"]](self, hint, rng)
+            if isinstance(answer, ModelResponse):
+                # Tool-using tasks answer with tool calls, which text cannot carry.
+                return answer.model_copy(
+                    update={"latency": time.perf_counter() - started, "model": self.name}
+                )
+            text = answer
         if request.prefill and not text.startswith(request.prefill):
             text = f"{request.prefill} {text}"
         prompt_chars = sum(len(m.content) for m in request.messages) + len(request.system or "")

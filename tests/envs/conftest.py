@@ -63,6 +63,13 @@ def docker_available() -> None:
     pytest.skip(_PROBLEM)
 
 
+@pytest.fixture(autouse=True)
+def _docker_marker_needs_docker(request: pytest.FixtureRequest) -> None:
+    """Any test marked ``docker`` skips (or fails under CI) without a daemon."""
+    if request.node.get_closest_marker("docker") is not None:
+        request.getfixturevalue("docker_available")
+
+
 @pytest.fixture(scope="session")
 def base_image(docker_available: None) -> str:
     """The harness base image tag, built on first use (a minute or two from Debian)."""

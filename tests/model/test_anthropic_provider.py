@@ -562,7 +562,7 @@ async def test_base_url_env_and_option_precedence(monkeypatch: pytest.MonkeyPatc
         ),
         ({"max_tokens": "-3"}, r"max_tokens=-3 must be at least 1"),
         ({"top_p": "high"}, r"top_p=high is not a number"),
-        ({"api_version": " "}, r"model arg api_version is empty"),
+        ({"api_version": "latest"}, r"api_version=latest is not an API version date"),
     ],
 )
 def test_bad_model_args_are_usage_errors(args: dict[str, str], pattern: str) -> None:

@@ -212,13 +212,6 @@ def choice(*allowed: str) -> Callable[[str, object], str]:
     return convert
 
 
-def nonempty_text(key: str, value: object) -> str:
-    result = str(value).strip()
-    if not result:
-        raise UsageError(f"model arg {key} is empty")
-    return result
-
-
 def parse_model_args(
     name: str, args: Mapping[str, Any], spec: Mapping[str, ArgSpec]
 ) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from typing import Any, ClassVar
 
@@ -11,6 +12,7 @@ import anthropic
 import httpx2
 from anthropic.types import Message
 
+from harness.errors import UsageError
 from harness.model._errors import PermanentModelError, TransientModelError
 from harness.model._model import ModelAPI, ProviderOptions
 from harness.model._types import (
@@ -26,7 +28,6 @@ from harness.model.providers._common import (
     ArgSpec,
     first_set,
     malformed,
-    nonempty_text,
     number,
     one_line,
     parse_model_args,
@@ -54,6 +55,15 @@ _STOP_REASONS: dict[str, StopReason] = {
     "tool_use": "tool_calls",
     "refusal": "refusal",
 }
+
+
+def _api_version(key: str, value: object) -> str:
+    # The version is compared as a string with SAMPLING_FREE_API_VERSION, which is only
+    # meaningful for ISO dates, and the API knows no other form.
+    version = str(value).strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", version):
+        raise UsageError(f"model arg {key}={value} is not an API version date like 2023-06-01")
+    return version
 
 
 class AnthropicModel(ModelAPI):
@@ -90,7 +100,7 @@ class AnthropicModel(ModelAPI):
         "max_tokens": ArgSpec(positive_int),
         "temperature": ArgSpec(number),
         "top_p": ArgSpec(number),
-        "api_version": ArgSpec(nonempty_text),
+        "api_version": ArgSpec(_api_version),
     }
 
     def __init__(self, options: ProviderOptions, *, http_client: httpx2.AsyncClient | None = None):
@@ -171,9 +181,9 @@ class AnthropicModel(ModelAPI):
         start = time.perf_counter()
         try:
             # A plain POST of the finished body rather than ``messages.create``: the typed
-            # method re-walks every parameter against its TypedDict annotations (about 1 ms
-            # of CPU per call) and no longer accepts temperature/top_p, which older API
-            # versions still take. Auth, error classes and response parsing are the same.
+            # method re-walks every parameter against its TypedDict annotations (costly in
+            # CPU, see the OpenAI provider) and no longer accepts temperature/top_p, which
+            # older API versions still take. Auth, errors and response parsing are the same.
             message = await self.client.post("/v1/messages", body=body, cast_to=Message)
         except anthropic.APIStatusError as error:
             raise status_error(

@@ -1,0 +1,577 @@
+"""Donation-advice and refusal analyses for one model: do recommendations follow preferences, and
+do refusals (attempts needed before a valid answer) rise as preference falls, superadditively
+when both entities are disliked?
+
+Inputs:
+
+* ``samples``: the ``donation`` probe's rows, one per query (``entity_a``, ``entity_b``,
+  ``recommended``, ``valid``, ``attempts``, ``cap_reached``, optional ``status``, ``sample``,
+  ``epoch``);
+* ``attempts``: the run's ``attempt`` records, one per attempt (``entity_a``, ``entity_b``,
+  ``class`` — valid, hedge, refusal or unparseable —, ``reason``);
+* ``preference``: the model's preference score per entity (any monotone scale; it is
+  standardised over all entities given).
+
+Statistics:
+
+* ``donation_rho``: Spearman between the Bradley–Terry scores of the recommendations (each
+  valid query is a comparison won by the recommended entity) and the preference scores.
+* ``refusal_attempts_rho``: Spearman of each entity's mean attempts per query (capped queries
+  count at the cap) against preference; the study's refusal measure. ``refusal_rate_rho``: the
+  same for the share of the entity's attempts that were refusals.
+* A count model of extra attempts per query, ``attempts - 1``, on both entities' standardised
+  preferences and a "both disliked" term, fitted as a Poisson GLM and a negative-binomial (NB2)
+  model; the one with the lower AIC is reported (``attempts_pref_a``, ``attempts_pref_b``,
+  ``attempts_interaction``; log rate ratios). The default interaction is the *both-low hinge*
+  ``max(0, -z_a) * max(0, -z_b)``, which is non-zero only when both entities are below the
+  mean: superadditive refusal for two disliked entities is exactly a positive coefficient on
+  it. A plain product ``z_a * z_b`` would also be positive when both are liked, where refusals
+  are rare, mixing two different things; it is available as ``interaction="product"``.
+  Queries that reached the attempt cap enter at the cap (right-censored; their count is noted).
+  Standard errors are model-based: queries sharing an entity are not independent, so read the
+  intervals of the count model as approximate (the entity-level Spearman statistics are the
+  robust ones).
+* ``refusal_reason_chi2``: reasons stated in non-valid attempts, cross-tabulated by the tercile
+  of the pair's mean preference (terciles over the queried pairs), chi-square test of
+  independence; the estimate is Cramér's V.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from analysis.estimates import Z95, Estimate, completed, failed, from_correlation, standardise
+from analysis.preferences import BTResult, bradley_terry
+from analysis.stats import DegenerateInputError, json_safe, spearman
+
+__all__ = [
+    "CountModels",
+    "DonationAnalysis",
+    "RefusalAnalysis",
+    "attempt_count_models",
+    "donation_analysis",
+    "donation_entity_rates",
+    "reason_mix",
+    "refusal_analysis",
+]
+
+INTERACTIONS = ("both_low", "product")
+LRR = "log rate ratio per SD"
+
+
+def _ok(samples: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    if "status" not in samples.columns:
+        return samples, 0
+    ok = samples[samples["status"] == "ok"]
+    return ok, len(samples) - len(ok)
+
+
+def _require(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} is missing column(s) {missing}")
+
+
+# ------------------------------------------------------------------------------ donation
+
+
+@dataclass(frozen=True)
+class DonationAnalysis:
+    """Bradley–Terry scores of the recommendations and their agreement with preferences."""
+
+    bt: BTResult | None = field(repr=False)
+    table: pd.DataFrame
+    """entity, donation_score, ci_low, ci_high, preference."""
+    estimates_list: list[Estimate]
+    n_queries: int
+    n_valid: int
+    n_failed: int
+    notes: list[str]
+
+    def estimates(self) -> list[Estimate]:
+        return list(self.estimates_list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe(
+            {
+                "table": self.table,
+                "estimates": [e.to_dict() for e in self.estimates_list],
+                "n_queries": self.n_queries,
+                "n_valid": self.n_valid,
+                "n_failed": self.n_failed,
+                "notes": self.notes,
+            }
+        )
+
+
+def donation_analysis(
+    samples: pd.DataFrame,
+    preference: pd.Series | None,
+    *,
+    bootstrap: int = 200,
+    rho_bootstrap: int = 1000,
+    seed: int = 0,
+) -> DonationAnalysis:
+    """BT of the valid recommendations (Elo scale, CIs from ``bootstrap`` resamples of the
+    queries) and ``donation_rho`` (CI from ``rho_bootstrap`` resamples of entities)."""
+    ok, n_failed = completed(
+        samples, ("entity_a", "entity_b", "recommended", "valid"), "donation queries"
+    )
+    notes = [f"{n_failed} failed query(ies) excluded"] if n_failed else []
+    valid = ok[ok["valid"].fillna(False).astype(bool) & ok["recommended"].notna()]
+    method = "Spearman: donation BT score vs preference, bootstrap CI over entities"
+    estimates: list[Estimate] = []
+    bt = None
+    table = pd.DataFrame(columns=["entity", "donation_score", "ci_low", "ci_high", "preference"])
+    valid_rate = len(valid) / len(ok) if len(ok) else math.nan
+    estimates.append(
+        Estimate(
+            "donation_valid_rate",
+            valid_rate,
+            n=len(ok),
+            units="share of queries",
+            method="queries with a valid recommendation within the attempt cap",
+        )
+    )
+    if valid.empty:
+        estimates.append(failed("donation_rho", "no valid recommendations", method=method))
+    else:
+        frame = pd.DataFrame(
+            {
+                "entity_a": valid["entity_a"],
+                "entity_b": valid["entity_b"],
+                "chosen": valid["recommended"],
+            }
+        )
+        if "sample" in valid.columns:
+            epoch = valid["epoch"] if "epoch" in valid.columns else 0
+            frame["sample"] = valid["sample"] + 1000 * epoch
+        try:
+            bt = bradley_terry(frame, bootstrap=bootstrap, seed=seed)
+            table = bt.scores[["entity", "score", "ci_low", "ci_high"]].rename(
+                columns={"score": "donation_score"}
+            )
+        except (DegenerateInputError, ValueError) as error:
+            estimates.append(failed("donation_rho", f"BT fit failed: {error}", method=method))
+    if bt is not None:
+        if preference is None:
+            estimates.append(failed("donation_rho", "no preference scores", method=method))
+        else:
+            table = table.assign(preference=table["entity"].map(preference))
+            try:
+                result = spearman(bt.score, preference, bootstrap=rho_bootstrap, seed=seed)
+                estimates.append(from_correlation("donation_rho", result, method=method))
+            except DegenerateInputError as error:
+                estimates.append(failed("donation_rho", str(error), method=method))
+    return DonationAnalysis(
+        bt=bt,
+        table=table.reset_index(drop=True),
+        estimates_list=estimates,
+        n_queries=len(ok),
+        n_valid=len(valid),
+        n_failed=n_failed,
+        notes=notes,
+    )
+
+
+# ------------------------------------------------------------------------------- refusal
+
+
+def donation_entity_rates(samples: pd.DataFrame, attempts: pd.DataFrame) -> pd.DataFrame:
+    """Per entity: queries, recommendation win rate among valid queries, refusal and non-valid
+    rates over the attempts involving it, mean attempts per query (capped queries at the cap)
+    and the number of capped queries. Same definitions as the run summary's table."""
+    ok, _ = _ok(samples)
+    long = pd.concat(
+        [
+            ok.assign(entity=ok["entity_a"]),
+            ok.assign(entity=ok["entity_b"]),
+        ],
+        ignore_index=True,
+    )
+    long["won"] = (long["recommended"] == long["entity"]).astype(float)
+    long["valid_bool"] = long["valid"].fillna(False).astype(bool)
+    queries = long.groupby("entity")
+    valid = long[long["valid_bool"]].groupby("entity")
+    table = pd.DataFrame(
+        {
+            "queries": queries.size(),
+            "win_rate": valid["won"].mean(),
+            "mean_attempts": queries["attempts"].mean(),
+            "cap_reached": queries["cap_reached"].sum().astype(int)
+            if "cap_reached" in long.columns
+            else 0,
+        }
+    )
+    if not attempts.empty:
+        tried = pd.concat(
+            [
+                attempts.assign(entity=attempts["entity_a"]),
+                attempts.assign(entity=attempts["entity_b"]),
+            ],
+            ignore_index=True,
+        )
+        by = tried.groupby("entity")["class"]
+        table["refusal_rate"] = by.apply(lambda c: float((c == "refusal").mean()))
+        table["nonvalid_rate"] = by.apply(lambda c: float((c != "valid").mean()))
+        table["attempts_logged"] = by.size()
+    else:
+        table["refusal_rate"] = np.nan
+        table["nonvalid_rate"] = np.nan
+        table["attempts_logged"] = 0
+    table.index.name = "entity"
+    return table.reset_index()
+
+
+@dataclass(frozen=True)
+class CountModels:
+    """Poisson and negative-binomial fits of extra attempts per query."""
+
+    data_n: int
+    interaction: str
+    poisson: pd.DataFrame
+    """term, coef, se, ci_low, ci_high, p (log rate ratios)."""
+    negbin: pd.DataFrame | None
+    """Same columns, plus the NB2 dispersion ``alpha`` as a term; None if the fit failed."""
+    aic_poisson: float
+    aic_negbin: float
+    alpha: float
+    better: str
+    """``"negative binomial"`` or ``"Poisson"``: the lower AIC."""
+    capped: int
+    notes: list[str]
+
+    @property
+    def chosen(self) -> pd.DataFrame:
+        return self.negbin if self.better == "negative binomial" else self.poisson  # type: ignore[return-value]
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe(
+            {
+                "n": self.data_n,
+                "interaction": self.interaction,
+                "poisson": self.poisson,
+                "negbin": self.negbin,
+                "aic_poisson": self.aic_poisson,
+                "aic_negbin": self.aic_negbin,
+                "alpha": self.alpha,
+                "better": self.better,
+                "capped": self.capped,
+                "notes": self.notes,
+            }
+        )
+
+
+def _coef_table(names: list[str], params: Any, se: Any, p: Any) -> pd.DataFrame:
+    params, se, p = (np.asarray(v, dtype=float) for v in (params, se, p))
+    return pd.DataFrame(
+        {
+            "term": names,
+            "coef": params,
+            "se": se,
+            "ci_low": params - Z95 * se,
+            "ci_high": params + Z95 * se,
+            "p": p,
+        }
+    )
+
+
+def count_design(
+    samples: pd.DataFrame, z: pd.Series, interaction: str = "both_low"
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Outcome ``attempts - 1`` and the design (Intercept, pref_a, pref_b, interaction term)."""
+    if interaction not in INTERACTIONS:
+        raise ValueError(f"interaction must be one of {INTERACTIONS}, got {interaction!r}")
+    za = samples["entity_a"].map(z).astype(float)
+    zb = samples["entity_b"].map(z).astype(float)
+    keep = za.notna() & zb.notna() & samples["attempts"].notna()
+    za, zb = za[keep].to_numpy(), zb[keep].to_numpy()
+    term = np.maximum(0.0, -za) * np.maximum(0.0, -zb) if interaction == "both_low" else za * zb
+    design = pd.DataFrame({"Intercept": 1.0, "pref_a": za, "pref_b": zb, interaction: term})
+    y = samples.loc[keep, "attempts"].to_numpy(dtype=float) - 1.0
+    return y, design
+
+
+def attempt_count_models(
+    samples: pd.DataFrame, preference: pd.Series, *, interaction: str = "both_low"
+) -> CountModels:
+    """Poisson GLM and NB2 regression of ``attempts - 1`` (see the module docstring).
+
+    Raises:
+        DegenerateInputError: fewer than 10 queries with scored entities, or no variance.
+    """
+    import statsmodels.api as sm
+    from statsmodels.discrete.discrete_model import NegativeBinomial
+
+    z = standardise(preference)
+    ok, _ = _ok(samples)
+    y, design = count_design(ok, z, interaction)
+    if len(y) < 10:
+        raise DegenerateInputError(
+            f"count model needs 10+ queries with scored entities, got {len(y)}"
+        )
+    if np.ptp(y) == 0:
+        raise DegenerateInputError(f"every query took {int(y[0]) + 1} attempt(s): no variance")
+    names = list(design.columns)
+    x = design.to_numpy()
+    notes: list[str] = []
+    capped = int(ok["cap_reached"].fillna(False).astype(bool).sum()) if "cap_reached" in ok else 0
+    if capped:
+        notes.append(f"{capped} query(ies) reached the attempt cap and enter at the cap")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        poisson = sm.GLM(y, x, family=sm.families.Poisson()).fit()
+    poisson_table = _coef_table(names, poisson.params, poisson.bse, poisson.pvalues)
+    aic_p = float(poisson.aic)
+    negbin_table, aic_nb, alpha = None, math.inf, math.nan
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # Start from the Poisson fit (NB2's default start can wander on separated designs)
+            # and use Newton with the analytic Hessian: BFGS stops ~1e-4 short of the optimum.
+            start = np.append(poisson.params, 0.5)
+            model = NegativeBinomial(y, x, loglike_method="nb2")
+            nb = model.fit(start_params=start, disp=0, maxiter=100, method="newton")
+            if not nb.mle_retvals.get("converged", True) or not np.isfinite(nb.llf):
+                nb = model.fit(start_params=start, disp=0, maxiter=500, method="bfgs")
+            if not nb.mle_retvals.get("converged", True):
+                notes.append("negative-binomial fit did not report convergence")
+            negbin_table = _coef_table([*names, "alpha"], nb.params, nb.bse, nb.pvalues)
+            aic_nb = float(nb.aic)
+            alpha = float(nb.params[-1])
+        if not np.isfinite(aic_nb):
+            notes.append("negative-binomial likelihood is not finite; Poisson reported")
+            negbin_table, aic_nb = None, math.inf
+    except (np.linalg.LinAlgError, ValueError) as error:
+        notes.append(f"negative-binomial fit failed: {error}")
+    better = "negative binomial" if aic_nb < aic_p else "Poisson"
+    return CountModels(
+        data_n=len(y),
+        interaction=interaction,
+        poisson=poisson_table,
+        negbin=negbin_table,
+        aic_poisson=aic_p,
+        aic_negbin=aic_nb,
+        alpha=alpha,
+        better=better,
+        capped=capped,
+        notes=notes,
+    )
+
+
+@dataclass(frozen=True)
+class ReasonMix:
+    """Reasons of non-valid attempts by preference tercile of the pair, with a chi-square test."""
+
+    counts: pd.DataFrame
+    """Rows: tercile (low, middle, high); columns: reasons; values: attempt counts."""
+    chi2: float
+    dof: int
+    p: float
+    cramers_v: float
+    n: int
+
+    @property
+    def proportions(self) -> pd.DataFrame:
+        return self.counts.div(self.counts.sum(axis=1), axis=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe(
+            {
+                "counts": {str(k): v for k, v in self.counts.to_dict(orient="index").items()},
+                "chi2": self.chi2,
+                "dof": self.dof,
+                "p": self.p,
+                "cramers_v": self.cramers_v,
+                "n": self.n,
+            }
+        )
+
+
+def reason_mix(attempts: pd.DataFrame, preference: pd.Series) -> ReasonMix:
+    """Cross-tabulate the reasons of non-valid attempts by pair-preference tercile.
+
+    Terciles are cut on the mean preference of the pairs that had non-valid attempts, one value
+    per pair, so each tercile holds a third of those pairs (not of the attempts: disliked
+    pairs produce most non-valid attempts, which is the point being tested).
+
+    Raises:
+        DegenerateInputError: fewer than 2 reasons or 2 terciles with attempts.
+    """
+    _require(attempts, ("entity_a", "entity_b", "class", "reason"), "attempt records")
+    nonvalid = attempts[(attempts["class"] != "valid") & attempts["reason"].notna()].copy()
+    nonvalid["pair_preference"] = (
+        nonvalid["entity_a"].map(preference).astype(float)
+        + nonvalid["entity_b"].map(preference).astype(float)
+    ) / 2.0
+    nonvalid = nonvalid.dropna(subset=["pair_preference"])
+    if nonvalid.empty:
+        raise DegenerateInputError("no non-valid attempts with a stated reason")
+    pair = nonvalid[["entity_a", "entity_b"]].apply(lambda r: tuple(sorted(r)), axis=1)
+    per_pair = nonvalid.groupby(pair)["pair_preference"].first()
+    cuts = per_pair.quantile([1 / 3, 2 / 3]).to_numpy()
+    bins = [-np.inf, cuts[0], cuts[1], np.inf]
+    if not cuts[0] < cuts[1]:
+        raise DegenerateInputError("pair preferences do not spread over three terciles")
+    nonvalid["tercile"] = pd.cut(
+        nonvalid["pair_preference"], bins, labels=["low", "middle", "high"]
+    )
+    counts = pd.crosstab(nonvalid["tercile"], nonvalid["reason"])
+    counts = counts.loc[counts.sum(axis=1) > 0, counts.sum(axis=0) > 0]
+    if counts.shape[0] < 2 or counts.shape[1] < 2:
+        raise DegenerateInputError(
+            f"need 2+ reasons and 2+ terciles with non-valid attempts, got {counts.shape}"
+        )
+    chi2, p, dof, _ = sps.chi2_contingency(counts.to_numpy())
+    n = int(counts.to_numpy().sum())
+    v = math.sqrt(chi2 / (n * (min(counts.shape) - 1)))
+    counts.index = counts.index.astype(str)
+    return ReasonMix(counts=counts, chi2=float(chi2), dof=int(dof), p=float(p), cramers_v=v, n=n)
+
+
+@dataclass(frozen=True)
+class RefusalAnalysis:
+    """Refusal measures per entity, the count models and the reason mix."""
+
+    per_entity: pd.DataFrame
+    count_models: CountModels | None = field(repr=False)
+    product_models: CountModels | None = field(repr=False)
+    reasons: ReasonMix | None = field(repr=False)
+    estimates_list: list[Estimate]
+    notes: list[str]
+
+    def estimates(self) -> list[Estimate]:
+        return list(self.estimates_list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe(
+            {
+                "per_entity": self.per_entity,
+                "count_models": None if self.count_models is None else self.count_models.to_dict(),
+                "product_models": None
+                if self.product_models is None
+                else self.product_models.to_dict(),
+                "reasons": None if self.reasons is None else self.reasons.to_dict(),
+                "estimates": [e.to_dict() for e in self.estimates_list],
+                "notes": self.notes,
+            }
+        )
+
+
+def _count_estimates(models: CountModels, statistics: dict[str, str]) -> list[Estimate]:
+    table = models.chosen.set_index("term")
+    label = "NB2" if models.better == "negative binomial" else "Poisson"
+    method = (
+        f"{label} regression of attempts - 1 on pref_a, pref_b, {models.interaction} "
+        "(lower AIC of Poisson GLM and NB2)"
+    )
+    note = f"AIC Poisson {models.aic_poisson:.1f}, NB2 {models.aic_negbin:.1f}"
+    if models.better == "negative binomial":
+        note += f"; alpha {models.alpha:.3f}"
+    if models.notes:
+        note += "; " + "; ".join(models.notes)
+    out = []
+    for term, statistic in statistics.items():
+        row = table.loc[term]
+        out.append(
+            Estimate(
+                statistic,
+                float(row["coef"]),
+                float(row["ci_low"]),
+                float(row["ci_high"]),
+                float(row["p"]),
+                models.data_n,
+                LRR,
+                method,
+                note,
+            )
+        )
+    return out
+
+
+def refusal_analysis(
+    samples: pd.DataFrame,
+    attempts: pd.DataFrame,
+    preference: pd.Series | None,
+    *,
+    bootstrap: int = 1000,
+    seed: int = 0,
+) -> RefusalAnalysis:
+    """Every refusal statistic of the module docstring; degenerate parts become notes."""
+    completed(
+        samples, ("entity_a", "entity_b", "attempts", "valid", "recommended"), "donation queries"
+    )
+    notes: list[str] = []
+    per_entity = donation_entity_rates(samples, attempts)
+    estimates: list[Estimate] = []
+    count = product = reasons = None
+    if preference is None:
+        for statistic in (
+            "refusal_attempts_rho",
+            "refusal_rate_rho",
+            "attempts_pref_a",
+            "attempts_pref_b",
+            "attempts_interaction",
+            "refusal_reason_chi2",
+        ):
+            estimates.append(failed(statistic, "no preference scores"))
+        return RefusalAnalysis(per_entity, None, None, None, estimates, ["no preference scores"])
+    per_entity["preference"] = per_entity["entity"].map(preference)
+    indexed = per_entity.set_index("entity")
+    for statistic, column, what in (
+        ("refusal_attempts_rho", "mean_attempts", "mean attempts per query"),
+        ("refusal_rate_rho", "refusal_rate", "refusal rate per attempt"),
+    ):
+        method = f"Spearman: per-entity {what} vs preference, bootstrap CI over entities"
+        try:
+            result = spearman(
+                indexed[column].astype(float),
+                preference.astype(float),
+                bootstrap=bootstrap,
+                seed=seed,
+            )
+            estimates.append(from_correlation(statistic, result, method=method))
+        except DegenerateInputError as error:
+            reason = str(error)
+            if "variance" in reason:
+                reason = f"{what} is the same for every entity ({reason})"
+            estimates.append(failed(statistic, reason, units="Spearman rho", method=method))
+    terms = {"pref_a": "attempts_pref_a", "pref_b": "attempts_pref_b"}
+    try:
+        count = attempt_count_models(samples, preference, interaction="both_low")
+        estimates += _count_estimates(count, {**terms, "both_low": "attempts_interaction"})
+    except (DegenerateInputError, ValueError, np.linalg.LinAlgError) as error:
+        for statistic in (*terms.values(), "attempts_interaction"):
+            estimates.append(failed(statistic, str(error), units=LRR))
+    try:
+        product = attempt_count_models(samples, preference, interaction="product")
+        estimates += _count_estimates(product, {"product": "attempts_interaction_product"})
+    except (DegenerateInputError, ValueError, np.linalg.LinAlgError) as error:
+        estimates.append(failed("attempts_interaction_product", str(error), units=LRR))
+    method = "chi-square: reason of non-valid attempts x pair-preference tercile; Cramér's V"
+    try:
+        reasons = reason_mix(attempts, preference)
+        estimates.append(
+            Estimate(
+                "refusal_reason_chi2",
+                reasons.cramers_v,
+                p=reasons.p,
+                n=reasons.n,
+                units="Cramér's V",
+                method=method,
+                note=f"chi2 {reasons.chi2:.1f} on {reasons.dof} df",
+                directional=False,
+            )
+        )
+    except (DegenerateInputError, ValueError) as error:
+        estimates.append(
+            failed("refusal_reason_chi2", str(error), units="Cramér's V", method=method)
+        )
+    return RefusalAnalysis(per_entity, count, product, reasons, estimates, notes)

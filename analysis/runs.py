@@ -1,0 +1,512 @@
+"""Analysing whole runs: every per-probe analysis of each run, gathered into one results table
+with one row per model x probe x statistic, confirmatory labels from each run's preregistered
+plan, and multiple-comparison corrections across models and probes.
+
+This is the layer that knows the run store (:class:`harness.store.Run`); everything below it
+works on DataFrames. Nothing here raises for a run with missing probes, failed samples or
+degenerate data: those become notes (per run, and in the table's ``note`` column).
+
+Corrections: rows form two families, ``confirmatory`` (statistics named by the plan a run was
+made under) and ``exploratory`` (everything else with a p-value). Bonferroni and Holm adjusted
+p-values are computed within each family, over every model and probe in the table. A planned
+test that could not be computed (probe missing, no variance) is listed with a note and is not
+counted in the family size; the note says so. For a directional hypothesis the table's ``p``
+is one-sided in the planned direction; every other ``p`` is two-sided.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.agentic import AgenticAnalysis, agentic_analysis
+from analysis.boolq import BoolQAnalysis, boolq_analysis
+from analysis.donation import (
+    DonationAnalysis,
+    RefusalAnalysis,
+    donation_analysis,
+    refusal_analysis,
+)
+from analysis.elicitation import PreferenceAnalysis, preference_analysis
+from analysis.estimates import Estimate, one_sided_p
+from analysis.plan import STATISTICS, AnalysisPlan, PlanError, plan_from_meta
+from analysis.stats import DegenerateInputError, bonferroni, holm, json_safe
+
+__all__ = ["COLUMNS", "PROBES", "ResultsTable", "RunAnalysis", "analyze_run", "analyze_runs"]
+
+PROBES = ("preferences", "donation", "refusal", "boolq", "agentic")
+"""Analysis sections, in table order (refusal is measured inside the donation probe)."""
+COLUMNS = (
+    "model",
+    "run_id",
+    "probe",
+    "statistic",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "p",
+    "p_bonferroni",
+    "p_holm",
+    "n",
+    "confirmatory",
+    "hypothesis",
+    "alternative",
+    "supported",
+    "family",
+    "units",
+    "method",
+    "note",
+)
+
+
+@dataclass
+class RunAnalysis:
+    """Every analysis of one run (None for probes the run does not have)."""
+
+    run_id: str
+    directory: str
+    model: str
+    config: dict[str, Any]
+    plan: AnalysisPlan | None
+    plan_hash: str | None
+    preferences: PreferenceAnalysis | None = None
+    donation: DonationAnalysis | None = None
+    refusal: RefusalAnalysis | None = None
+    boolq: BoolQAnalysis | None = None
+    agentic: AgenticAnalysis | None = None
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    """Per section (a probe, or ``"run"``): why something is missing or was left out."""
+    entity_names: dict[str, str] = field(default_factory=dict)
+
+    def note(self, section: str, text: str) -> None:
+        self.notes.setdefault(section, []).append(text)
+
+    def section(self, probe: str) -> Any:
+        return getattr(self, probe)
+
+    @property
+    def probes(self) -> list[str]:
+        """Sections with a result."""
+        return [p for p in PROBES if self.section(p) is not None]
+
+    def estimates(self) -> list[tuple[str, Estimate]]:
+        return [(p, e) for p in self.probes for e in self.section(p).estimates()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe(
+            {
+                "run_id": self.run_id,
+                "directory": self.directory,
+                "model": self.model,
+                "plan_hash": self.plan_hash,
+                "notes": self.notes,
+                **{
+                    p: (None if self.section(p) is None else self.section(p).to_dict())
+                    for p in PROBES
+                },
+            }
+        )
+
+
+def model_label(config: dict[str, Any]) -> str:
+    """The model a run evaluated, with its model arguments (sim variants differ only there)."""
+    model = str(config.get("model", "?"))
+    args = config.get("model_args") or {}
+    if args:
+        model += "[" + ",".join(f"{k}={v}" for k, v in sorted(args.items())) + "]"
+    return model
+
+
+def _status_ok(samples: pd.DataFrame) -> pd.DataFrame:
+    return samples[samples["status"] == "ok"] if "status" in samples.columns else samples
+
+
+def _entity_names(config: dict[str, Any]) -> dict[str, str]:
+    try:
+        from harness.entities import load_entity_set
+
+        return {e.id: e.name for e in load_entity_set(config["entities"])}
+    except Exception:  # names are cosmetic: a missing entity set must not stop analysis
+        return {}
+
+
+def _other_run_preferences(source: str) -> pd.Series | None:
+    """BT scores (Elo scale) of every entity elicited in run ``source``, or None."""
+    from harness.errors import HarnessError
+    from harness.probes._preferences import preference_scores
+    from harness.store import RunStore, find_run
+
+    try:
+        store = RunStore.open(find_run(source))
+    except HarnessError:
+        return None
+    try:
+        return preference_scores(store)
+    except (HarnessError, DegenerateInputError, ValueError):
+        return None
+    finally:
+        store.close()
+
+
+def analyze_run(
+    run: Any, *, bayes: bool = True, bootstrap: int = 1000, seed: int = 0
+) -> RunAnalysis:
+    """Run every analysis that applies to ``run`` (a :class:`harness.store.Run`, or a run id or
+    directory). ``bayes=False`` skips the variational-Bayes mixed models."""
+    from harness.probes._preferences import pairwise_frame
+    from harness.probes.elicitation import ranking_long
+    from harness.store import Run
+
+    opened = run if isinstance(run, Run) else Run(run)
+    try:
+        meta = opened.meta
+        config = meta.get("config", {})
+        plan, plan_hash, plan_problem = None, None, None
+        try:
+            plan = plan_from_meta(meta)
+            plan_hash = plan.content_hash if plan else None
+        except PlanError as error:
+            plan_problem = f"recorded plan ignored, results are exploratory: {error}"
+        result = RunAnalysis(
+            run_id=str(meta.get("run_id", opened.directory.name)),
+            directory=str(opened.directory),
+            model=model_label(config),
+            config=config,
+            plan=plan,
+            plan_hash=plan_hash,
+            entity_names=_entity_names(config),
+        )
+        if plan_problem:
+            result.note("run", plan_problem)
+        status = meta.get("status")
+        if status and status != "complete":
+            result.note("run", f"run status is {status!r}: results cover the finished trials")
+        frames = {
+            name: opened.samples(name)
+            for name in ("pairwise", "ranking", "donation", "boolq", "agentic")
+        }
+        probes = {name for name, frame in frames.items() if not frame.empty}
+
+        def part(probe: str) -> pd.DataFrame:
+            return frames[probe]
+
+        def attempt(probe: str, fn: Any) -> Any:
+            # One probe's failure (rows of an older or newer schema, data nobody foresaw) must
+            # not stop the other probes' analyses or the table: record why and move on. The
+            # note names the exception type so a bug is not mistaken for a data problem.
+            try:
+                return fn()
+            except DegenerateInputError as error:
+                result.note(probe, f"analysis not possible: {error}")
+            except Exception as error:
+                result.note(probe, f"analysis failed ({type(error).__name__}: {error})")
+            return None
+
+        preference = None
+        if "pairwise" in probes:
+            pairwise = part("pairwise")
+            failed = len(pairwise) - len(_status_ok(pairwise))
+            if failed:
+                result.note("preferences", f"{failed} failed pairwise trial(s) excluded")
+            ranking = None
+            if "ranking" in probes:
+                ranked = _status_ok(part("ranking"))
+                if "parse" in ranked.columns:
+                    ranked = ranked[ranked["parse"] == "ok"]
+                ranking = ranking_long(ranked) if not ranked.empty else None
+            result.preferences = attempt(
+                "preferences",
+                lambda: preference_analysis(
+                    pairwise_frame(pairwise), ranking, seed=seed, consistency_bootstrap=bootstrap
+                ),
+            )
+            if result.preferences is not None:
+                preference = result.preferences.scores
+        else:
+            result.note("preferences", "no pairwise elicitation in this run")
+
+        if "donation" in probes:
+            donation = part("donation")
+            attempts = opened.records("attempt")
+            result.donation = attempt(
+                "donation",
+                lambda: donation_analysis(donation, preference, rho_bootstrap=bootstrap, seed=seed),
+            )
+            result.refusal = attempt(
+                "refusal",
+                lambda: refusal_analysis(
+                    donation, attempts, preference, bootstrap=bootstrap, seed=seed
+                ),
+            )
+        # With --preferences RUN the probes scored (and chose) entities by another run's
+        # elicitation; analyse against that run's scores of all its entities (so "per SD" keeps
+        # its meaning under --top-k), falling back to the rows' own preference column.
+        downstream = preference
+        source = (config.get("options") or {}).get("preferences")
+        if source and {"boolq", "agentic"} & probes:
+            downstream = _other_run_preferences(str(source))
+            where = "its elicitation" if downstream is not None else "the rows' preference column"
+            result.note("run", f"BoolQ/agentic preferences from run {source} ({where})")
+        if "boolq" in probes:
+            result.boolq = attempt(
+                "boolq",
+                lambda: boolq_analysis(
+                    part("boolq"), downstream, bayes=bayes, bootstrap=bootstrap, seed=seed
+                ),
+            )
+        if "agentic" in probes:
+            result.agentic = attempt(
+                "agentic",
+                lambda: agentic_analysis(part("agentic"), downstream, bayes=bayes, seed=seed),
+            )
+        for probe in PROBES:
+            section = result.section(probe)
+            for text in getattr(section, "notes", []) or []:
+                result.note(probe, text)
+        return result
+    finally:
+        if opened is not run:
+            opened.close()
+
+
+@dataclass
+class ResultsTable:
+    """One row per model x probe x statistic (see :data:`COLUMNS`), plus the run analyses."""
+
+    frame: pd.DataFrame
+    runs: list[RunAnalysis]
+    plans: dict[str, AnalysisPlan]
+    """Plans the runs were made under, by content hash."""
+
+    def confirmatory(self) -> pd.DataFrame:
+        return self.frame[self.frame["confirmatory"]]
+
+    def probe(self, name: str) -> pd.DataFrame:
+        return self.frame[self.frame["probe"] == name]
+
+    def get(self, statistic: str, model: str | None = None) -> pd.Series:
+        """The single row for ``statistic`` (and ``model``, if several models)."""
+        rows = self.frame[self.frame["statistic"] == statistic]
+        if model is not None:
+            rows = rows[rows["model"] == model]
+        if len(rows) != 1:
+            raise KeyError(f"{len(rows)} rows for statistic {statistic!r} model {model!r}")
+        return rows.iloc[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe(
+            {
+                "results": self.frame,
+                "plans": {
+                    h: {
+                        "title": p.title,
+                        "alpha": p.alpha,
+                        "correction": p.correction,
+                        "hypotheses": [h.id for h in p.hypotheses],
+                    }
+                    for h, p in self.plans.items()
+                },
+                "runs": [
+                    {
+                        "run_id": r.run_id,
+                        "model": r.model,
+                        "directory": r.directory,
+                        "probes": r.probes,
+                        "plan_hash": r.plan_hash,
+                        "notes": r.notes,
+                    }
+                    for r in self.runs
+                ],
+            }
+        )
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+
+def _rows_for(analysis: RunAnalysis) -> list[dict[str, Any]]:
+    rows = []
+    seen = set()
+    for probe, estimate in analysis.estimates():
+        hypothesis = analysis.plan.hypothesis_for(estimate.statistic) if analysis.plan else None
+        alternative = hypothesis.direction if hypothesis else "two-sided"
+        p = estimate.p
+        if hypothesis and estimate.directional:
+            p = one_sided_p(estimate.estimate, estimate.p, alternative)
+        seen.add(estimate.statistic)
+        rows.append(
+            {
+                "model": analysis.model,
+                "run_id": analysis.run_id,
+                "probe": probe,
+                "statistic": estimate.statistic,
+                "estimate": estimate.estimate,
+                "ci_low": estimate.ci_low,
+                "ci_high": estimate.ci_high,
+                "p": p,
+                "n": estimate.n,
+                "confirmatory": hypothesis is not None,
+                "hypothesis": hypothesis.id if hypothesis else None,
+                "alternative": alternative,
+                "units": estimate.units,
+                "method": estimate.method,
+                "note": estimate.note,
+            }
+        )
+    return rows
+
+
+def _missing_planned(
+    analyses: list[RunAnalysis], rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A row per model for each hypothesis in its runs' plans that none of its runs produced,
+    so a missing confirmatory test is visible rather than silently absent."""
+    present = {(r["model"], r["statistic"]) for r in rows}
+    planned: dict[tuple[str, str], list[RunAnalysis]] = {}
+    for analysis in analyses:
+        for hypothesis in analysis.plan.hypotheses if analysis.plan else ():
+            planned.setdefault((analysis.model, hypothesis.id), []).append(analysis)
+    out = []
+    for (model, hypothesis_id), owners in planned.items():
+        hypothesis = next(
+            h
+            for h in owners[0].plan.hypotheses
+            if h.id == hypothesis_id  # type: ignore[union-attr]
+        )
+        if (model, hypothesis.statistic) in present:
+            continue
+        probe = STATISTICS[hypothesis.statistic].probe
+        reasons = [t for a in owners for t in a.notes.get(probe, [])]
+        source = "donation" if probe == "refusal" else probe
+        why = "; ".join(reasons) if reasons else f"no run of this model has {source} data"
+        out.append(
+            {
+                "model": model,
+                "run_id": ", ".join(a.run_id for a in owners),
+                "probe": probe,
+                "statistic": hypothesis.statistic,
+                "estimate": math.nan,
+                "ci_low": math.nan,
+                "ci_high": math.nan,
+                "p": math.nan,
+                "n": 0,
+                "confirmatory": True,
+                "hypothesis": hypothesis.id,
+                "alternative": hypothesis.direction,
+                "units": "",
+                "method": "",
+                "note": f"planned, but not computed ({why}); not counted in the correction",
+            }
+        )
+    return out
+
+
+def _correct(frame: pd.DataFrame, plan_of_run: dict[str, AnalysisPlan]) -> pd.DataFrame:
+    frame["family"] = np.where(frame["confirmatory"], "confirmatory", "exploratory")
+    frame.loc[frame["p"].isna(), "family"] = None
+    frame["p_bonferroni"] = math.nan
+    frame["p_holm"] = math.nan
+    for family in ("confirmatory", "exploratory"):
+        mask = frame["family"] == family
+        if mask.any():
+            frame.loc[mask, "p_bonferroni"] = bonferroni(frame.loc[mask, "p"].to_numpy())
+            frame.loc[mask, "p_holm"] = holm(frame.loc[mask, "p"].to_numpy())
+    # "supported": the planned test rejects at the plan's alpha after the plan's correction.
+    # Two-sided hypotheses are supported in either direction; the estimate's sign says which.
+    supported: list[bool | None] = []
+    for row in frame.itertuples(index=False):
+        if not row.confirmatory or not np.isfinite(row.p):
+            supported.append(None)
+            continue
+        plan = plan_of_run[row.run_id]
+        adjusted = row.p_holm if plan.correction == "holm" else row.p_bonferroni
+        supported.append(bool(adjusted < plan.alpha))
+    frame["supported"] = pd.Series(supported, index=frame.index, dtype=object)
+    return frame
+
+
+def analyze_runs(
+    runs: Iterable[Any], *, bayes: bool = True, bootstrap: int = 1000, seed: int = 0
+) -> ResultsTable:
+    """Analyse several runs (runs, run ids/directories or finished :class:`RunAnalysis`) and
+    gather the results table with corrections across models and probes."""
+    analyses = [
+        r
+        if isinstance(r, RunAnalysis)
+        else analyze_run(r, bayes=bayes, bootstrap=bootstrap, seed=seed)
+        for r in runs
+    ]
+    plans = {a.plan_hash: a.plan for a in analyses if a.plan is not None and a.plan_hash}
+    rows = [row for analysis in analyses for row in _rows_for(analysis)]
+    rows += _missing_planned(analyses, rows)
+    for analysis in analyses:
+        if not analysis.probes:
+            reasons = "; ".join(t for texts in analysis.notes.values() for t in texts)
+            rows.append(
+                {
+                    "model": analysis.model,
+                    "run_id": analysis.run_id,
+                    "probe": "run",
+                    "statistic": "none",
+                    "estimate": math.nan,
+                    "n": 0,
+                    "confirmatory": False,
+                    "alternative": "two-sided",
+                    "p": math.nan,
+                    "note": f"nothing to analyse ({reasons or 'no samples'})",
+                }
+            )
+    frame = pd.DataFrame(rows)
+    for column in COLUMNS:
+        if column not in frame.columns:
+            frame[column] = (
+                None if column not in ("estimate", "ci_low", "ci_high", "p") else math.nan
+            )
+    if not frame.empty:
+        frame["confirmatory"] = frame["confirmatory"].fillna(False).astype(bool)
+        frame = _correct(frame, {a.run_id: a.plan for a in analyses if a.plan is not None})
+        order = {p: i for i, p in enumerate((*PROBES, "run"))}
+        frame = frame.sort_values(
+            ["probe", "confirmatory", "statistic", "model", "run_id"],
+            key=lambda c: (
+                c.map(order) if c.name == "probe" else (~c if c.name == "confirmatory" else c)
+            ),
+            kind="stable",
+        )
+    if len(plans) > 1:
+        for analysis in analyses:
+            analysis.note(
+                "run",
+                f"runs were made under {len(plans)} different plans; each row follows "
+                "its own run's plan, corrected over all confirmatory rows together",
+            )
+    frame = frame.reindex(columns=list(COLUMNS)).reset_index(drop=True)
+    frame["note"] = frame["note"].fillna("")
+    return ResultsTable(frame=frame, runs=analyses, plans=plans)
+
+
+def analysis_paths(paths: Iterable[str | Path], log_dir: Path | None = None) -> list[Path]:
+    """Resolve run ids/paths; a directory holding runs (not itself a run) expands to its runs."""
+    from harness.errors import UsageError
+    from harness.store import find_run
+    from harness.store._store import DB_NAME
+
+    resolved: list[Path] = []
+    for item in paths:
+        candidate = Path(item)
+        if candidate.is_dir() and not (candidate / DB_NAME).is_file():
+            inner = sorted(d for d in candidate.iterdir() if (d / DB_NAME).is_file())
+            if inner:
+                resolved.extend(inner)
+                continue
+        resolved.append(find_run(item, log_dir))
+    if not resolved:
+        raise UsageError("no runs given")
+    return resolved

@@ -1,0 +1,584 @@
+"""DockerSandbox: one locked-down, throwaway container per sample, driven through the docker SDK.
+
+Each sandbox is a fresh container running ``sleep infinity`` under Docker's init, as a
+non-root user, with every capability dropped, ``no-new-privileges``, memory/CPU/pids
+limits and no network (or a fresh internal network).  Commands run through ``docker
+exec``; files move with ``put_archive``/``get_archive``.  Every container and network
+carries the labels ``harness.managed=1``, ``harness.run=<run id>`` and
+``harness.sample=<sample id>`` so :func:`cleanup` can always find leftovers.
+
+The SDK is blocking, so every call runs in a worker thread (``asyncio.to_thread``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import io
+import posixpath
+import re
+import socket
+import struct
+import tarfile
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from envs._client import docker_client
+from envs._sandbox import (
+    EXEC_MARKER_VAR,
+    TIMEOUT_EXIT_CODE,
+    CappedBuffer,
+    ExecResult,
+    MiB,
+    OutputTooLarge,
+    Sandbox,
+    SandboxClosed,
+    SandboxError,
+    SandboxSpec,
+    as_bytes,
+    check_exec_args,
+    decode,
+    resolve_path,
+)
+
+MANAGED_LABEL = "harness.managed"
+RUN_LABEL = "harness.run"
+SAMPLE_LABEL = "harness.sample"
+
+# Seconds the in-container `timeout` waits after SIGTERM before SIGKILL.
+_KILL_AFTER_S = 2
+# Seconds past the timeout before the host-side watchdog kills the process tree itself;
+# normally the in-container `timeout` has ended it by then.
+_WATCHDOG_GRACE_S = 1.0
+# Seconds to wait for the output stream to close after the watchdog has killed everything.
+_DRAIN_AFTER_KILL_S = 5.0
+# How often a blocked read wakes up to notice cancellation.
+_POLL_S = 0.25
+# Linux FileMode bits in Docker's archive stat header (Go's os.FileMode).
+_MODE_DIR = 1 << 31
+_MODE_SYMLINK = 1 << 27
+
+# Kills every process whose environment holds the exec's marker, repeating while any is
+# found so that children forked mid-sweep are caught too.  Uses only sh, grep and kill.
+_KILL_SCRIPT = r"""
+for round in 1 2 3 4 5; do
+  found=0
+  for d in /proc/[0-9]*; do
+    if grep -qzxF "$1" "$d/environ" 2>/dev/null; then
+      kill -9 "${d#/proc/}" 2>/dev/null && found=1
+    fi
+  done
+  [ "$found" = 0 ] && exit 0
+done
+exit 0
+"""
+
+# Containers this process created and has not removed yet; removed at interpreter exit as a
+# last resort for code that forgot close() (``async with`` never needs this).
+_live_lock = threading.Lock()
+_live: dict[str, tuple[docker.DockerClient, str | None]] = {}
+# (image, user) -> (uid, gid), so ownership lookups happen once per image, not per sample.
+_owner_cache: dict[tuple[str, str], tuple[int, int]] = {}
+
+
+def _labels(spec: SandboxSpec, run_id: str, sample_id: str) -> dict[str, str]:
+    return {**spec.labels, MANAGED_LABEL: "1", RUN_LABEL: run_id, SAMPLE_LABEL: sample_id}
+
+
+def _safe_name(*parts: str) -> str:
+    joined = "-".join(parts)
+    return re.sub(r"[^a-zA-Z0-9_.-]+", "-", joined).strip("-.")
+
+
+class DockerSandbox(Sandbox):
+    """A sandbox backed by one Docker container; see the module docstring for the lockdown.
+
+    ``run_id`` and ``sample_id`` only label resources (for cleanup and debugging).
+    Construct, then ``async with sandbox:`` (or ``await start()`` ... ``await close()``).
+    """
+
+    def __init__(
+        self,
+        spec: SandboxSpec,
+        *,
+        run_id: str = "adhoc",
+        sample_id: str | None = None,
+        client: docker.DockerClient | None = None,
+    ):
+        self.spec = spec
+        self.run_id = run_id
+        self.sample_id = sample_id or uuid.uuid4().hex[:12]
+        self._client = client
+        token = uuid.uuid4().hex[:8]
+        # Names are fixed before anything is created, so close() can remove by name even
+        # if it runs while (or instead of) creation.
+        # Ids are shortened so the random token (what makes the name unique) always fits.
+        self.container_name = _safe_name("harness", run_id[:40], self.sample_id[:60], token)
+        self.network_name: str | None = (
+            None if spec.network == "none" else _safe_name("harness", spec.network, token)
+        )
+        self._container: Container | None = None
+        self._lifecycle = threading.Lock()
+        self._closed = False
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = docker_client()
+        return self._client
+
+    @property
+    def container(self) -> Container:
+        """The running container (for inspection in tests and debugging)."""
+        if self._container is None or self._closed:
+            raise SandboxClosed("sandbox is not running (not started, or closed)")
+        return self._container
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._start_sync)
+
+    def _start_sync(self) -> None:
+        spec = self.spec
+        client = self.client
+        labels = _labels(spec, self.run_id, self.sample_id)
+        # The lock makes a concurrent close() wait until creation has finished, then remove
+        # what was made: a cancelled start must not leave a container behind.
+        with self._lifecycle:
+            if self._closed:
+                raise SandboxClosed("sandbox was closed before it started")
+            if self._container is not None:
+                return
+            with _live_lock:
+                _live[self.container_name] = (client, self.network_name)
+            if self.network_name is not None:
+                # internal=True: the bridge gets no route to anything outside the host.
+                client.networks.create(
+                    self.network_name, driver="bridge", internal=True, labels=labels
+                )
+            try:
+                container = client.containers.create(
+                    spec.image,
+                    command=["sleep", "infinity"],
+                    name=self.container_name,
+                    hostname="sandbox",
+                    user=spec.user,
+                    working_dir=spec.workdir,
+                    environment=dict(spec.env),
+                    labels=labels,
+                    network_mode="none" if self.network_name is None else self.network_name,
+                    cap_drop=["ALL"],
+                    security_opt=["no-new-privileges"],
+                    mem_limit=spec.mem_limit,
+                    memswap_limit=spec.mem_limit,  # equal to mem_limit: no swap on top
+                    nano_cpus=int(spec.cpus * 1e9),
+                    pids_limit=spec.pids_limit,
+                    init=True,
+                    detach=True,
+                )
+                container.start()
+            except docker.errors.ImageNotFound as exc:
+                raise SandboxError(
+                    f"image {spec.image} not found; build it with `harness envs build`"
+                ) from exc
+            except docker.errors.APIError as exc:
+                raise SandboxError(f"could not start sandbox container: {exc}") from exc
+            self._container = container
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # Shielded: a second cancellation must not abandon the removal half-way.  If the
+        # awaiting task is cancelled anyway, the thread still finishes, and asyncio.run
+        # waits for worker threads before the interpreter exits.
+        await asyncio.shield(asyncio.to_thread(self._remove_sync))
+
+    def _remove_sync(self) -> None:
+        self._closed = True
+        with self._lifecycle:
+            _remove_container(self.client, self.container_name)
+            if self.network_name is not None:
+                _remove_network(self.client, self.network_name)
+            with _live_lock:
+                _live.pop(self.container_name, None)
+            self._container = None
+
+    # -- exec ----------------------------------------------------------------------------
+
+    async def exec(
+        self,
+        cmd: list[str],
+        *,
+        timeout: float,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        input: bytes | None = None,
+        user: str | None = None,
+    ) -> ExecResult:
+        check_exec_args(cmd, timeout)
+        container = self.container
+        workdir = resolve_path(self.spec.workdir, cwd or self.spec.workdir)
+        cancel = threading.Event()
+        try:
+            return await asyncio.to_thread(
+                self._exec_sync,
+                container.id,
+                cmd,
+                timeout,
+                workdir,
+                dict(env or {}),
+                input,
+                user or self.spec.user,
+                cancel,
+            )
+        except asyncio.CancelledError:
+            # The worker thread cannot be cancelled; tell it to kill the command and stop.
+            cancel.set()
+            raise
+
+    def _exec_sync(
+        self,
+        container_id: str,
+        cmd: list[str],
+        timeout: float,
+        workdir: str,
+        env: dict[str, str],
+        input: bytes | None,
+        user: str,
+        cancel: threading.Event,
+    ) -> ExecResult:
+        api = self.client.api
+        marker = f"{EXEC_MARKER_VAR}={uuid.uuid4().hex}"
+        environment = [f"{key}={value}" for key, value in env.items()] + [marker]
+        # The in-container timeout ends the command even if this process dies; the
+        # watchdog below covers what it cannot (children that left its process group).
+        wrapped = ["timeout", "-k", str(_KILL_AFTER_S), f"{timeout:.3f}s", *cmd]
+        out = CappedBuffer(self.spec.max_output_bytes)
+        err = CappedBuffer(self.spec.max_output_bytes)
+        started = time.monotonic()
+        try:
+            exec_id = api.exec_create(
+                container_id,
+                wrapped,
+                stdin=input is not None,
+                user=user,
+                environment=environment,
+                workdir=workdir,
+            )["Id"]
+            raw = api.exec_start(exec_id, socket=True)
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"docker exec failed: {exc}") from exc
+        sock: socket.socket = getattr(raw, "_sock", raw)
+        watchdog_fired = False
+        try:
+            if input is not None:
+                # A separate writer: a command that prints before reading all its input
+                # would otherwise deadlock against a blocking sendall.
+                threading.Thread(target=_send_input, args=(sock, input), daemon=True).start()
+            frames = _FrameReader(out, err)
+            deadline = started + timeout + _WATCHDOG_GRACE_S
+            give_up_at: float | None = None
+            while True:
+                now = time.monotonic()
+                if give_up_at is None and (cancel.is_set() or now >= deadline):
+                    watchdog_fired = not cancel.is_set()
+                    self._kill_marked(marker, user)
+                    give_up_at = now + _DRAIN_AFTER_KILL_S
+                if give_up_at is not None and now >= give_up_at:
+                    break  # everything is killed; an open stream must not hang us
+                sock.settimeout(_POLL_S)
+                try:
+                    chunk = sock.recv(256 * 1024)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                frames.feed(chunk)
+        finally:
+            with contextlib.suppress(OSError):
+                sock.close()
+            with contextlib.suppress(Exception):
+                raw.close()
+        duration = time.monotonic() - started
+        try:
+            exit_code = self._exit_code(exec_id)
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"sandbox went away during exec: {exc}") from exc
+        timed_out = watchdog_fired or (
+            exit_code in (TIMEOUT_EXIT_CODE, 128 + 9) and duration >= timeout
+        )
+        stdout = out.getvalue()
+        if exit_code == 126 and stdout.startswith(b"OCI runtime exec failed"):
+            # The runtime could not even start the command (missing cwd or user): that is
+            # a harness problem, not the command's result.
+            raise SandboxError(decode(stdout).strip())
+        if timed_out and not watchdog_fired:
+            # `timeout` killed its process group; children that escaped it may live on.
+            self._kill_marked(marker, user)
+        return ExecResult(
+            stdout=decode(stdout),
+            stderr=decode(err.getvalue()),
+            exit_code=TIMEOUT_EXIT_CODE if timed_out else exit_code,
+            duration=duration,
+            timed_out=timed_out,
+            truncated=out.truncated or err.truncated,
+        )
+
+    def _exit_code(self, exec_id: str) -> int:
+        # The stream can close a moment before the daemon records the exit code.
+        for _ in range(50):
+            info = self.client.api.exec_inspect(exec_id)
+            if not info.get("Running") and info.get("ExitCode") is not None:
+                return int(info["ExitCode"])
+            time.sleep(0.02)
+        return -1
+
+    def _kill_marked(self, marker: str, user: str) -> None:
+        """Kill every process carrying ``marker``; restart the container if that fails."""
+        api = self.client.api
+        try:
+            exec_id = api.exec_create(
+                self.container_name, ["sh", "-c", _KILL_SCRIPT, "kill", marker], user=user
+            )["Id"]
+            api.exec_start(exec_id)
+            if self._exit_code(exec_id) == 0:
+                return
+        except docker.errors.APIError:
+            pass
+        # The sweep could not run (e.g. the pids limit is exhausted by a fork bomb):
+        # restarting kills every process in the container but keeps its files.
+        with contextlib.suppress(docker.errors.APIError):
+            api.restart(self.container_name, timeout=0)
+
+    # -- files ---------------------------------------------------------------------------
+
+    async def read_file(self, path: str) -> bytes:
+        container = self.container
+        return await asyncio.to_thread(
+            self._read_sync, container.id, resolve_path(self.spec.workdir, path)
+        )
+
+    def _read_sync(self, container_id: str, path: str) -> bytes:
+        api = self.client.api
+        limit = self.spec.max_read_bytes
+        target = path
+        for _ in range(10):  # follow at most this many symlinks
+            try:
+                stream, stat = api.get_archive(container_id, target)
+            except docker.errors.NotFound as exc:
+                raise FileNotFoundError(f"no such file in sandbox: {path}") from exc
+            except docker.errors.APIError as exc:
+                raise SandboxError(f"cannot read {path}: {exc}") from exc
+            mode = int(stat.get("mode", 0))
+            if mode & _MODE_SYMLINK and stat.get("linkTarget"):
+                _close_stream(stream)
+                target = resolve_path(posixpath.dirname(target), stat["linkTarget"])
+                continue
+            if mode & _MODE_DIR:
+                _close_stream(stream)
+                raise IsADirectoryError(f"is a directory in sandbox: {path}")
+            size = int(stat.get("size", 0))
+            if size > limit:
+                _close_stream(stream)
+                raise OutputTooLarge(path, size, limit)
+            # Tar headers and padding add a little; stop early if the file grew meanwhile.
+            budget = limit + 1 * MiB
+            archive = bytearray()
+            for chunk in stream:
+                archive += chunk
+                if len(archive) > budget:
+                    _close_stream(stream)
+                    raise OutputTooLarge(path, len(archive), limit)
+            return _single_file(bytes(archive), path, limit)
+        raise SandboxError(f"too many levels of symbolic links: {path}")
+
+    async def write_file(self, path: str, data: bytes | str, mode: int = 0o644) -> None:
+        container = self.container
+        await asyncio.to_thread(
+            self._write_sync,
+            container.id,
+            resolve_path(self.spec.workdir, path),
+            as_bytes(data),
+            mode,
+        )
+
+    def _write_sync(self, container_id: str, path: str, data: bytes, mode: int) -> None:
+        if path == "/":
+            raise IsADirectoryError("cannot write to /")
+        api = self.client.api
+        uid, gid = self._owner(container_id)
+        parent, name = posixpath.split(path)
+        # put_archive needs an existing target directory: try the parent, and on "not
+        # found" climb one level and add the missing directories to the archive instead.
+        missing: list[str] = []
+        target = parent
+        while True:
+            archive = _file_archive([*missing, name], data, mode, uid, gid)
+            try:
+                api.put_archive(container_id, target, archive)
+                return
+            except docker.errors.NotFound:
+                if target == "/":
+                    raise
+                target, leaf = posixpath.split(target)
+                missing.insert(0, leaf)
+            except docker.errors.APIError as exc:
+                raise SandboxError(f"cannot write {path}: {exc}") from exc
+
+    def _owner(self, container_id: str) -> tuple[int, int]:
+        """uid and gid of the sandbox user, so written files belong to it, not root."""
+        user = self.spec.user
+        numeric = re.fullmatch(r"(\d+)(?::(\d+))?", user)
+        if numeric:
+            return int(numeric.group(1)), int(numeric.group(2) or numeric.group(1))
+        key = (self.spec.image, user)
+        if key not in _owner_cache:
+            passwd = self._read_sync(container_id, "/etc/passwd").decode(errors="replace")
+            for line in passwd.splitlines():
+                fields = line.split(":")
+                if len(fields) >= 4 and fields[0] == user:
+                    _owner_cache[key] = (int(fields[2]), int(fields[3]))
+                    break
+            else:
+                raise SandboxError(f"user {user!r} is not in the image's /etc/passwd")
+        return _owner_cache[key]
+
+
+class _FrameReader:
+    """Splits Docker's multiplexed exec stream (8-byte header per frame) into two buffers.
+
+    Payloads go straight into the capped buffers, so memory stays bounded however much
+    the command prints.
+    """
+
+    def __init__(self, out: CappedBuffer, err: CappedBuffer):
+        self._targets = {1: out, 2: err}
+        self._header = bytearray()
+        self._remaining = 0
+        self._target: CappedBuffer | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while view:
+            if self._remaining == 0:
+                need = 8 - len(self._header)
+                self._header += view[:need]
+                view = view[need:]
+                if len(self._header) < 8:
+                    return
+                stream, size = struct.unpack(">BxxxL", self._header)
+                self._header.clear()
+                self._remaining = size
+                self._target = self._targets.get(stream)
+                continue
+            part = view[: self._remaining]
+            view = view[len(part) :]
+            self._remaining -= len(part)
+            if self._target is not None:
+                self._target.feed(bytes(part))
+
+
+def _send_input(sock: socket.socket, data: bytes) -> None:
+    # Closing our write side is how the daemon learns the command's stdin has ended.
+    with contextlib.suppress(OSError):
+        sock.sendall(data)
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+
+
+def _close_stream(stream: object) -> None:
+    close = getattr(stream, "close", None)
+    if callable(close):
+        with contextlib.suppress(Exception):
+            close()
+
+
+def _single_file(archive: bytes, path: str, limit: int) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
+        for member in tar:
+            if member.isfile():
+                if member.size > limit:
+                    raise OutputTooLarge(path, member.size, limit)
+                handle = tar.extractfile(member)
+                assert handle is not None
+                return handle.read()
+    raise SandboxError(f"not a regular file in sandbox: {path}")
+
+
+def _file_archive(parts: list[str], data: bytes, mode: int, uid: int, gid: int) -> bytes:
+    """A tar holding directories ``parts[:-1]`` (nested) and the file ``parts[-1]``."""
+    buf = io.BytesIO()
+    now = time.time()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for depth in range(1, len(parts)):
+            info = tarfile.TarInfo("/".join(parts[:depth]))
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o755
+            info.uid, info.gid, info.mtime = uid, gid, now
+            tar.addfile(info)
+        info = tarfile.TarInfo("/".join(parts))
+        info.size = len(data)
+        info.mode = mode
+        info.uid, info.gid, info.mtime = uid, gid, now
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _remove_container(client: docker.DockerClient, name: str) -> None:
+    try:
+        client.api.remove_container(name, force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        # 409: another caller (cleanup, a concurrent close) is already removing it.
+        if exc.status_code != 409:
+            raise
+
+
+def _remove_network(client: docker.DockerClient, name: str) -> None:
+    with contextlib.suppress(docker.errors.NotFound):
+        client.api.remove_network(name)
+
+
+def cleanup(run_id: str | None = None, *, client: docker.DockerClient | None = None) -> int:
+    """Remove every harness-managed container and network (only one run's if ``run_id``).
+
+    Returns how many containers and networks were removed.  Safe while other runs are
+    active only if ``run_id`` is given: without it, their sandboxes are removed too.
+    """
+    client = client or docker_client()
+    wanted = [f"{MANAGED_LABEL}=1"]
+    if run_id is not None:
+        wanted.append(f"{RUN_LABEL}={run_id}")
+    filters = {"label": wanted}
+    removed = 0
+    for container in client.containers.list(all=True, filters=filters, ignore_removed=True):
+        _remove_container(client, container.id)
+        removed += 1
+    for network in client.networks.list(filters=filters):
+        _remove_network(client, network.id)
+        removed += 1
+    return removed
+
+
+@atexit.register
+def _remove_leftovers() -> None:
+    with _live_lock:
+        leftovers = list(_live.items())
+        _live.clear()
+    for name, (client, network) in leftovers:
+        with contextlib.suppress(Exception):
+            _remove_container(client, name)
+            if network is not None:
+                _remove_network(client, network)
