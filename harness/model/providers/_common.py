@@ -223,3 +223,37 @@ def parse_model_args(
             raise UsageError(f"{name} does not accept model arg '{key}' (accepted: {accepted})")
         parsed[key] = spec[key].convert(key, value)
     return parsed
+
+
+def sdk_error(
+    name: str,
+    error: BaseException,
+    sdk: Any,
+    *,
+    timeout: float,
+    key_env: str | None,
+    secrets: list[str],
+) -> ModelError:
+    """Translate an exception from the openai or anthropic SDK (passed as ``sdk``; both name
+    their error classes alike) into our transient/permanent split, without the API key."""
+    describe = lambda e: one_line(f"{type(e).__name__}: {e}", secrets=secrets)  # noqa: E731
+    if isinstance(error, sdk.APIStatusError):
+        return status_error(
+            name,
+            error.status_code,
+            error.response.headers,
+            error.body,
+            key_env=key_env,
+            secrets=secrets,
+        )
+    # The timeout error subclasses the connection error, so it is checked first.
+    if isinstance(error, sdk.APITimeoutError):
+        return TransientModelError(f"{name}: request timed out after {timeout:g}s")
+    if isinstance(error, sdk.APIConnectionError):
+        return TransientModelError(
+            f"{name}: connection error: {describe(error.__cause__ or error)}"
+        )
+    if isinstance(error, sdk.APIResponseValidationError | ValueError):
+        # ValueError covers json.JSONDecodeError from a 2xx with a garbled body.
+        return malformed(name, type(error).__name__)
+    return PermanentModelError(f"{name}: {describe(error)}")

@@ -13,7 +13,6 @@ import httpx2
 from anthropic.types import Message
 
 from harness.errors import UsageError
-from harness.model._errors import PermanentModelError, TransientModelError
 from harness.model._model import ModelAPI, ProviderOptions
 from harness.model._types import (
     ChatMessage,
@@ -33,7 +32,7 @@ from harness.model.providers._common import (
     parse_model_args,
     parse_tool_arguments,
     positive_int,
-    status_error,
+    sdk_error,
     token_count,
 )
 
@@ -185,28 +184,15 @@ class AnthropicModel(ModelAPI):
             # CPU, see the OpenAI provider) and no longer accepts temperature/top_p, which
             # older API versions still take. Auth, errors and response parsing are the same.
             message = await self.client.post("/v1/messages", body=body, cast_to=Message)
-        except anthropic.APIStatusError as error:
-            raise status_error(
+        except (anthropic.AnthropicError, ValueError) as error:
+            raise sdk_error(
                 self.name,
-                error.status_code,
-                error.response.headers,
-                error.body,
+                error,
+                anthropic,
+                timeout=self.options.timeout,
                 key_env=self.api_key_env,
                 secrets=[self._api_key],
             ) from None
-        except anthropic.APITimeoutError:
-            raise TransientModelError(
-                f"{self.name}: request timed out after {self.options.timeout:g}s"
-            ) from None
-        except anthropic.APIConnectionError as error:
-            raise TransientModelError(
-                f"{self.name}: connection error: {self._describe(error.__cause__ or error)}"
-            ) from None
-        except (anthropic.APIResponseValidationError, ValueError) as error:
-            # ValueError covers json.JSONDecodeError from a 2xx with a garbled body.
-            raise malformed(self.name, type(error).__name__) from None
-        except anthropic.AnthropicError as error:
-            raise PermanentModelError(f"{self.name}: {self._describe(error)}") from None
         latency = time.perf_counter() - start
         return self._response(message, request, latency)
 

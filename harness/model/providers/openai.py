@@ -13,8 +13,6 @@ from openai.types.chat import ChatCompletion
 
 from harness.errors import UsageError
 from harness.model._errors import (
-    PermanentModelError,
-    TransientModelError,
     UnsupportedFeature,
 )
 from harness.model._model import ModelAPI, ProviderOptions
@@ -39,7 +37,7 @@ from harness.model.providers._common import (
     parse_model_args,
     parse_tool_arguments,
     positive_int,
-    status_error,
+    sdk_error,
     token_count,
 )
 
@@ -167,28 +165,15 @@ class OpenAIModel(ModelAPI):
             completion = await self.client.post(
                 "/chat/completions", body=body, cast_to=ChatCompletion
             )
-        except openai.APIStatusError as error:
-            raise status_error(
+        except (openai.OpenAIError, ValueError) as error:
+            raise sdk_error(
                 self.name,
-                error.status_code,
-                error.response.headers,
-                error.body,
+                error,
+                openai,
+                timeout=self.options.timeout,
                 key_env=self.api_key_env,
                 secrets=[self._api_key],
             ) from None
-        except openai.APITimeoutError:
-            raise TransientModelError(
-                f"{self.name}: request timed out after {self.options.timeout:g}s"
-            ) from None
-        except openai.APIConnectionError as error:
-            raise TransientModelError(
-                f"{self.name}: connection error: {self._describe(error.__cause__ or error)}"
-            ) from None
-        except (openai.APIResponseValidationError, ValueError) as error:
-            # ValueError covers json.JSONDecodeError from a 2xx with a garbled body.
-            raise malformed(self.name, type(error).__name__) from None
-        except openai.OpenAIError as error:
-            raise PermanentModelError(f"{self.name}: {self._describe(error)}") from None
         latency = time.perf_counter() - start
         return self._response(completion, request, latency)
 
