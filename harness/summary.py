@@ -126,7 +126,7 @@ def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
         stats.add_row("consistency: Spearman ρ (pairwise BT vs ranking)", value)
     console.print(stats)
     if bt is not None:
-        names = {e["id"]: e["name"] for e in _entity_names(meta)}
+        names = entity_names(meta)
         ladder = Table("", "entity", "BT score (Elo scale)", "mean rank", title="preference ladder")
         ordered = bt.sort_values("score", ascending=False)
         shown = pd.concat([ordered.head(5), ordered.tail(5)]) if len(ordered) > 10 else ordered
@@ -148,14 +148,9 @@ def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
 
 def entity_names(meta: dict) -> dict[str, str]:
     """Entity id -> display name for a run's entity set."""
-    return {e["id"]: e["name"] for e in _entity_names(meta)}
-
-
-def _entity_names(meta: dict) -> list[dict]:
     from harness.entities import load_entity_set
 
-    entity_set = load_entity_set(meta["config"]["entities"])
-    return [{"id": e.id, "name": e.name} for e in entity_set]
+    return {e.id: e.name for e in load_entity_set(meta["config"]["entities"])}
 
 
 def _pct(part: float, whole: float) -> str:

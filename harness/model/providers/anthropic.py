@@ -28,7 +28,6 @@ from harness.model.providers._common import (
     first_set,
     malformed,
     number,
-    one_line,
     parse_model_args,
     parse_tool_arguments,
     positive_int,
@@ -195,9 +194,6 @@ class AnthropicModel(ModelAPI):
             ) from None
         latency = time.perf_counter() - start
         return self._response(message, request, latency)
-
-    def _describe(self, error: BaseException) -> str:
-        return one_line(f"{type(error).__name__}: {error}", secrets=[self._api_key])
 
     # -- response -------------------------------------------------------------------------
 

@@ -33,7 +33,6 @@ from harness.model.providers._common import (
     integer,
     malformed,
     number,
-    one_line,
     parse_model_args,
     parse_tool_arguments,
     positive_int,
@@ -176,9 +175,6 @@ class OpenAIModel(ModelAPI):
             ) from None
         latency = time.perf_counter() - start
         return self._response(completion, request, latency)
-
-    def _describe(self, error: BaseException) -> str:
-        return one_line(f"{type(error).__name__}: {error}", secrets=[self._api_key])
 
     # -- response -------------------------------------------------------------------------
 
