@@ -5,6 +5,10 @@ command, reads one file back (the stand-in for grading) and removes the sandbox.
 run sequentially and with N at a time; the report gives the amortized wall time per sample
 (batch wall time / samples), the median and p95 of single samples, and per-phase medians.
 
+The same work done with bare Docker SDK calls (same image, same lockdown options, no
+timeout wrapper, no watchdog, no output caps) runs in the same process as a baseline, so
+the harness's own overhead can be told apart from the Docker engine's cost on this host.
+
     .venv/bin/python bench/bench_sandbox.py --samples 40 --concurrency 1 4
 """
 
@@ -12,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import resource
 import statistics
 import sys
+import tarfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -71,6 +77,50 @@ async def one_sample(spec: SandboxSpec, run_id: str, index: int) -> Sample:
     return sample
 
 
+def bare_sdk_sample(image: str, run_id: str, index: int) -> Sample:
+    """The same work with bare docker SDK calls: the floor the harness is compared with."""
+    from envs._client import docker_client
+
+    api = docker_client().api
+    sample = Sample()
+    started = time.perf_counter()
+    host_config = api.create_host_config(
+        network_mode="none",
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        mem_limit="1g",
+        pids_limit=256,
+        nano_cpus=1_000_000_000,
+        init=True,
+    )
+    container = api.create_container(
+        image,
+        command=["sleep", "infinity"],
+        user="agent",
+        working_dir="/workspace",
+        labels={"harness.managed": "1", "harness.run": run_id},
+        host_config=host_config,
+    )["Id"]
+    try:
+        api.start(container)
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            body = f"print({index} * 2)\n".encode()
+            info = tarfile.TarInfo("solution.py")
+            info.size, info.uid, info.gid = len(body), 1000, 1000
+            tar.addfile(info, io.BytesIO(body))
+        api.put_archive(container, "/workspace", archive.getvalue())
+        exec_id = api.exec_create(container, ["sh", "-c", "python3 solution.py > answer.txt"])
+        api.exec_start(exec_id["Id"])
+        assert api.exec_inspect(exec_id["Id"])["ExitCode"] == 0
+        stream, _ = api.get_archive(container, "/workspace/answer.txt")
+        assert b"".join(stream)
+    finally:
+        api.remove_container(container, force=True)
+    sample.total = time.perf_counter() - started
+    return sample
+
+
 def machine_cpu_s() -> float:
     """Busy CPU seconds of the whole machine so far (all processes, all cores)."""
     with open("/proc/stat") as handle:
@@ -91,12 +141,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank]
 
 
-async def run_batch(spec: SandboxSpec, samples: int, concurrency: int) -> dict[str, object]:
+async def run_batch(
+    spec: SandboxSpec, samples: int, concurrency: int, *, bare: bool = False
+) -> dict[str, object]:
     run_id = f"bench-{uuid.uuid4().hex[:8]}"
     gate = asyncio.Semaphore(concurrency)
 
     async def gated(index: int) -> Sample:
         async with gate:
+            if bare:
+                return await asyncio.to_thread(bare_sdk_sample, spec.image, run_id, index)
             return await one_sample(spec, run_id, index)
 
     started = time.perf_counter()
@@ -107,6 +161,7 @@ async def run_batch(spec: SandboxSpec, samples: int, concurrency: int) -> dict[s
     client_cpu = (client_cpu_s() - client0) / samples
     totals = [sample.total for sample in results]
     return {
+        "sandbox": "bare-sdk" if bare else "harness",
         "concurrency": concurrency,
         "samples": samples,
         "wall_s": round(wall, 3),
@@ -119,10 +174,12 @@ async def run_batch(spec: SandboxSpec, samples: int, concurrency: int) -> dict[s
         "phase_median_s": {
             name: round(statistics.median(sample.phases[name] for sample in results), 3)
             for name in PHASES
+            if not bare
         },
         "phase_cpu_median_s": {
             name: round(statistics.median(sample.phase_cpu[name] for sample in results), 3)
             for name in PHASES
+            if not bare
         },
     }
 
@@ -137,6 +194,8 @@ async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--rounds", type=int, default=1, help="repeat each batch this often")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the bare-SDK rows")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     print(f"{os.cpu_count()} CPUs; Docker engine {docker_version()}")
@@ -144,28 +203,49 @@ async def main(argv: list[str] | None = None) -> int:
     spec = SandboxSpec(image=ensure_base_image())
     await one_sample(spec, f"bench-warmup-{uuid.uuid4().hex[:6]}", 0)  # warm caches
     rows = []
-    for concurrency in args.concurrency:
-        row = await run_batch(spec, args.samples, concurrency)
-        rows.append(row)
-        phases = " ".join(f"{k}={v:.3f}" for k, v in row["phase_median_s"].items())  # type: ignore[union-attr]
-        if concurrency == 1:
-            cpu = row["phase_cpu_median_s"].items()  # type: ignore[union-attr]
-            phases += " | CPU " + " ".join(f"{k}={v:.3f}" for k, v in cpu)
-        print(
-            f"concurrency {concurrency:>2}: {row['samples']} samples in {row['wall_s']:.2f} s, "
-            f"amortized {row['amortized_s']:.3f} s/sample, per sample median "
-            f"{row['median_s']:.3f} s p95 {row['p95_s']:.3f} s | CPU/sample machine "
-            f"{row['machine_cpu_s']:.3f} s client {row['client_cpu_s']:.3f} s | {phases}"
-        )
+    for _ in range(args.rounds):
+        for concurrency in args.concurrency:
+            # Harness and baseline alternate, so both see the same machine conditions.
+            for bare in (False,) if args.no_baseline else (False, True):
+                row = await run_batch(spec, args.samples, concurrency, bare=bare)
+                rows.append(row)
+                print(format_row(row))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
-    for row in rows:
-        if row["concurrency"] == 4:
-            met = float(row["amortized_s"]) <= TARGET_S  # type: ignore[arg-type]
-            verdict = "met" if met else "MISSED"
-            print(f"target <= {TARGET_S:.2f} s/sample at 4 concurrent: {verdict}")
+    for concurrency in args.concurrency:
+        mine = [
+            float(r["amortized_s"])
+            for r in rows
+            if r["concurrency"] == concurrency and r["sandbox"] == "harness"
+        ]  # type: ignore[arg-type]
+        bare_rows = [
+            float(r["amortized_s"])
+            for r in rows
+            if r["concurrency"] == concurrency and r["sandbox"] == "bare-sdk"
+        ]  # type: ignore[arg-type]
+        line = f"concurrency {concurrency}: harness median {statistics.median(mine):.3f} s/sample"
+        if bare_rows:
+            ratio = statistics.median(mine) / statistics.median(bare_rows)
+            line += f", bare SDK median {statistics.median(bare_rows):.3f} s/sample (x{ratio:.2f})"
+        if concurrency == 4:
+            met = statistics.median(mine) <= TARGET_S
+            line += f"; target <= {TARGET_S:.2f} s/sample: {'met' if met else 'MISSED'}"
+        print(line)
     return 0
+
+
+def format_row(row: dict[str, object]) -> str:
+    text = (
+        f"{row['sandbox']:>8} concurrency {row['concurrency']:>2}: {row['samples']} samples in "
+        f"{row['wall_s']:.2f} s, amortized {row['amortized_s']:.3f} s/sample, per sample median "
+        f"{row['median_s']:.3f} s p95 {row['p95_s']:.3f} s | CPU/sample machine "
+        f"{row['machine_cpu_s']:.3f} s client {row['client_cpu_s']:.3f} s"
+    )
+    phases = row["phase_median_s"]
+    if phases:
+        text += " | " + " ".join(f"{k}={v:.3f}" for k, v in phases.items())  # type: ignore[union-attr]
+    return text
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 The base image (``harness-base:<hash>``, also tagged ``harness-base:latest``) has Python 3,
 bash, coreutils, procps and a non-root ``agent`` user (uid 1000) with ``/workspace`` as its
-working directory.  It comes from ``python:3.11-slim`` when a registry answers; otherwise
-it is bootstrapped from Debian packages with ``debootstrap`` (needs root and the
-``debootstrap`` package), imported, and finished with the same small Dockerfile.
+working directory.  It comes from ``python:3.11-slim`` (``HARNESS_BASE_FROM`` names another)
+when a registry answers; otherwise it is bootstrapped from Debian packages with
+``debootstrap`` (needs root; fetched from the mirror and signature-checked when the host
+lacks the package), imported, and finished with the same small Dockerfile.
 
 Task images are built from a directory whose Dockerfile starts ``FROM harness-base`` (or
 ``ARG BASE_IMAGE`` / ``FROM ${BASE_IMAGE}``); the actual base tag is substituted.  Every
@@ -21,12 +22,14 @@ import hashlib
 import io
 import json
 import os
+import queue
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +38,7 @@ import docker
 import docker.errors
 
 from envs._client import docker_client
+from envs._debootstrap import find_debootstrap
 from envs._sandbox import ImageBuildError
 
 Progress = Callable[[str], None]
@@ -87,7 +91,7 @@ def base_image_tag() -> str:
     recipe = {
         "version": RECIPE_VERSION,
         "dockerfile": BASE_DOCKERFILE,
-        "registry": REGISTRY_BASE,
+        "registry": registry_base(),
         "suite": DEBIAN_SUITE,
         "packages": sorted(DEBIAN_PACKAGES),
     }
@@ -123,8 +127,9 @@ def ensure_base_image(
 ) -> str:
     """Return the base image tag, building it first if this engine does not have it.
 
-    Tries ``python:3.11-slim`` from a registry (unless ``HARNESS_NO_PULL=1``), else
-    bootstraps Debian ``bookworm`` locally; ``HARNESS_DEBIAN_MIRROR`` overrides the mirror.
+    Tries ``python:3.11-slim`` (or ``HARNESS_BASE_FROM``) from a registry, unless
+    ``HARNESS_NO_PULL=1``; else bootstraps Debian ``bookworm`` locally, fetching
+    debootstrap itself if the host lacks it; ``HARNESS_DEBIAN_MIRROR`` overrides the mirror.
     Raises :class:`ImageBuildError` with the fix when neither route works.
     """
     progress = progress or _stderr_progress
@@ -156,53 +161,86 @@ def ensure_base_image(
         return tag
 
 
+def registry_base() -> str:
+    """The image the base is built on when a registry has it (``HARNESS_BASE_FROM``)."""
+    return os.environ.get("HARNESS_BASE_FROM") or REGISTRY_BASE
+
+
 def _pull_registry_base(client: docker.DockerClient, progress: Progress) -> str | None:
-    """Pull ``python:3.11-slim``; None (quickly) when no registry is reachable."""
+    """Pull the registry base; None (within ``PULL_TIMEOUT_S``) when no registry answers."""
     if os.environ.get("HARNESS_NO_PULL") == "1":
         return None
-    if image_exists(REGISTRY_BASE, client):
-        return REGISTRY_BASE
-    progress(f"trying to pull {REGISTRY_BASE}...")
-    repository, _, tag = REGISTRY_BASE.partition(":")
-    try:
-        # A separate client so the short read timeout applies to the pull only.
-        with docker.DockerClient(
-            base_url=client.api.base_url, version=client.api.api_version, timeout=PULL_TIMEOUT_S
-        ) as puller:
-            puller.api.pull(repository, tag=tag)
-    except Exception as exc:  # any failure (DNS, timeout, auth) means: build locally
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    reference = registry_base()
+    if image_exists(reference, client):
+        return reference
+    progress(f"trying to pull {reference}...")
+    repository, tag = _split_reference(reference)
+    events: queue.Queue[dict[str, object] | BaseException | None] = queue.Queue()
+
+    def pull() -> None:
+        # The SDK gives a pull no read timeout, so it streams in a thread and we wait on
+        # its events: a registry that answers keeps them coming, a black hole does not.
+        try:
+            for event in client.api.pull(repository, tag=tag, stream=True, decode=True):
+                events.put(event)
+        except docker.errors.APIError as exc:
+            events.put(RuntimeError(exc.explanation or str(exc)))
+        except BaseException as exc:  # reported to the waiting side, not swallowed
+            events.put(exc)
+        events.put(None)
+
+    threading.Thread(target=pull, name="harness-pull", daemon=True).start()
+    failure: str | None = None
+    layers_done = 0
+    while True:
+        try:
+            event = events.get(timeout=PULL_TIMEOUT_S)
+        except queue.Empty:
+            failure = f"no answer in {PULL_TIMEOUT_S:.0f} s"
+            break
+        if event is None:
+            break
+        if isinstance(event, BaseException):
+            failure = str(event) or type(event).__name__
+            break
+        if "error" in event:
+            failure = str(event["error"])
+            break
+        if event.get("status") == "Pull complete":
+            layers_done += 1
+            progress(f"  layer {layers_done} pulled")
+    if failure is not None or not image_exists(reference, client):
+        first_line = (failure or "pull produced no image").splitlines()[0]
         progress(f"no registry ({first_line[:160]}); building locally instead")
         return None
-    return REGISTRY_BASE
+    return reference
 
 
-def _debootstrap_path() -> str:
-    found = shutil.which("debootstrap") or shutil.which(
-        "debootstrap", path="/usr/sbin:/sbin:/usr/local/sbin"
-    )
-    if found is None:
-        raise ImageBuildError(
-            "no image registry is reachable and debootstrap is not installed, so the "
-            "harness base image cannot be built: run `apt-get install debootstrap` "
-            "(as root) and try again"
-        )
+def _split_reference(reference: str) -> tuple[str, str]:
+    """``host:port/name:tag`` -> (``host:port/name``, ``tag``); the tag defaults to latest."""
+    name, _, tag = reference.rpartition(":")
+    if not name or "/" in tag:
+        return reference, "latest"
+    return name, tag
+
+
+def _require_root() -> None:
     if os.geteuid() != 0:
         raise ImageBuildError(
             "building the base image with debootstrap needs root (it creates a Debian "
             "root file system): run `sudo harness envs build` once, then use the harness "
             "as any user in the docker group"
         )
-    return found
 
 
 def _import_debian_rootfs(client: docker.DockerClient, progress: Progress, base_tag: str) -> str:
     """Bootstrap Debian into a temp dir, import it as an image and return its tag."""
-    debootstrap = _debootstrap_path()
     rootfs_tag = "harness-rootfs:" + base_tag.partition(":")[2]
     if image_exists(rootfs_tag, client):
         return rootfs_tag
     mirror = os.environ.get("HARNESS_DEBIAN_MIRROR", DEFAULT_MIRROR)
+    _require_root()
+    debootstrap = find_debootstrap(mirror, DEBIAN_SUITE, progress)
     progress(
         f"building base image from Debian packages (first time only, ~2 minutes): "
         f"debootstrap {DEBIAN_SUITE} from {mirror}..."
@@ -211,14 +249,14 @@ def _import_debian_rootfs(client: docker.DockerClient, progress: Progress, base_
     try:
         root = workdir / "root"
         cmd = [
-            debootstrap,
+            debootstrap.command,
             "--variant=minbase",
             f"--include={','.join(DEBIAN_PACKAGES)}",
             DEBIAN_SUITE,
             str(root),
             mirror,
         ]
-        _run_logged(cmd, progress, "debootstrap")
+        _run_logged(cmd, progress, "debootstrap", env=debootstrap.env)
         for rel in _ROOTFS_PRUNE:
             target = root / rel
             if target.is_dir():
@@ -241,11 +279,18 @@ def _import_debian_rootfs(client: docker.DockerClient, progress: Progress, base_
     return rootfs_tag
 
 
-def _run_logged(cmd: list[str], progress: Progress, what: str) -> None:
+def _run_logged(
+    cmd: list[str], progress: Progress, what: str, env: dict[str, str] | None = None
+) -> None:
     """Run a build step, passing its info lines to ``progress``; raise with its log tail."""
     tail: list[str] = []
     with subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        env={**os.environ, **env} if env else None,
     ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:

@@ -6,9 +6,7 @@ Needs a Docker daemon: skips with the reason where none answers, fails under CI 
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from collections.abc import Iterator
 
 import click
 import docker
@@ -21,39 +19,22 @@ from harness.store import Run, list_runs
 MANAGED = "harness.managed=1"
 
 
-def _docker_problem() -> str | None:
-    try:
-        client = docker.from_env(timeout=10)
-        try:
-            client.ping()
-        finally:
-            client.close()
-    except Exception as exc:  # any failure to reach the daemon means "no Docker"
-        return f"Docker daemon not reachable ({type(exc).__name__}: {exc})"
-    return None
-
-
-@pytest.fixture
-def docker_client() -> Iterator[docker.DockerClient]:
-    problem = _docker_problem()
-    if problem is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{problem}; CI is set, and CI must run the Docker tests", pytrace=False)
-        pytest.skip(problem)
+def managed(run_id: str) -> list[str]:
     client = docker.from_env()
-    yield client
-    client.close()
-
-
-def managed(client: docker.DockerClient, run_id: str | None = None) -> list[str]:
-    labels = [MANAGED] + ([f"harness.run={run_id}"] if run_id else [])
-    return [c.name for c in client.containers.list(all=True, filters={"label": labels})]
+    try:
+        found = client.containers.list(
+            all=True, filters={"label": [MANAGED, f"harness.run={run_id}"]}
+        )
+        return [c.name for c in found]
+    finally:
+        client.close()
 
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_agentic_suite_end_to_end_on_sim(tmp_path, capsys, docker_client) -> None:
-    before = set(managed(docker_client))
+def test_agentic_suite_end_to_end_on_sim(tmp_path, capsys, session_sandboxes) -> None:
+    # Only this session's containers: other sessions may run sandboxes on the same daemon.
+    before = set(session_sandboxes.containers())
     code = main(
         [
             "run",
@@ -103,7 +84,7 @@ def test_agentic_suite_end_to_end_on_sim(tmp_path, capsys, docker_client) -> Non
         assert mine["type"].iloc[-1] == "stop" and mine["reason"].iloc[-1] == "submitted"
         proper = _replayed_reference(row["task_id"], tool_steps)
         assert bool(row["passed"]) is proper, (row["task_id"], row["trial_id"])
-    assert managed(docker_client, run_id) == []
+    assert managed(run_id) == []
 
     # `harness debug --replay` re-runs one sample's tool calls in a fresh container.
     sample = rows[rows["group"] == "top"].iloc[0]
@@ -123,7 +104,7 @@ def test_agentic_suite_end_to_end_on_sim(tmp_path, capsys, docker_client) -> Non
     assert replay.exit_code == 0, replay.output
     assert f"of {len(calls)} tool outputs replayed identically" in replay.output
     assert "(same)" in replay.output  # at least the submission
-    assert set(managed(docker_client)) <= before
+    assert set(session_sandboxes.containers()) <= before
 
 
 def _debug_group() -> click.Group:

@@ -94,3 +94,28 @@ def test_judge_verdicts_parse(text: str, expected: tuple) -> None:
 def test_garbage_from_the_judge_is_rejected(text: str) -> None:
     with pytest.raises(JudgeOutputError):
         parse_judge_verdict(text, "j")
+
+
+@pytest.mark.parametrize(
+    ("text", "case"),
+    [
+        (
+            "Both are good. I'd lean towards St. Jude Children's Research Hospital, for its care.",
+            "a",
+        ),
+        ("My pick is St. Jude. It treats children regardless of ability to pay.", "a"),
+        ("GiveDirectly is solid, but I'd recommend St. Jude Children's Research Hospital.", "a"),
+        ("I'd recommend GiveDirectly. St. Jude is excellent too, but cash is cheaper.", "b"),
+    ],
+)
+def test_abbreviation_in_a_name_does_not_end_the_sentence(text: str, case: str) -> None:
+    # "St." used to end a sentence, cutting "St. Jude" off its recommendation cue.
+    verdict = classify_answer(
+        text,
+        "St. Jude Children's Research Hospital",
+        B,
+        id_a="st-jude-childrens-research-hospital",
+        id_b="givedirectly",
+        matcher=MATCHER,
+    )
+    assert (verdict.klass, verdict.case) == ("valid", case)

@@ -36,7 +36,28 @@ REASONS: tuple[str, ...] = (
     "other",
 )
 
-_SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
+# Sentence ends, except after abbreviations that occur inside organisation names and
+# prose ("St. Jude", "Dr.", "Inc.", "e.g."): splitting there would cut a name in two.
+_ABBREVIATIONS = (
+    "St",
+    "Dr",
+    "Mr",
+    "Mrs",
+    "Ms",
+    "Mt",
+    "Inc",
+    "Co",
+    "Ltd",
+    "Jr",
+    "No",
+    "vs",
+    "e.g",
+    "i.e",
+    "U.S",
+)
+_SENTENCES = re.compile(
+    "".join(rf"(?<!\b{re.escape(abbr)}\.)" for abbr in _ABBREVIATIONS) + r"(?<=[.!?;])\s+|\n+"
+)
 
 
 @dataclass(frozen=True)

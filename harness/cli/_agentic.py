@@ -8,8 +8,12 @@ task suite is imported inside the commands, so ``harness --help`` stays fast.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -184,7 +188,37 @@ def debug(
             submission = row.get("submission")
     chosen = _find_entity(entity_set, entity) if entity else None
     system, user = _framed_prompt(task, chosen, framing)
-    asyncio.run(_debug(task, system, user, command, grade, submission, recorded))
+    with _exit_on_hangup():
+        asyncio.run(_debug(task, system, user, command, grade, submission, recorded))
+
+
+@contextlib.contextmanager
+def _exit_on_hangup() -> Iterator[None]:
+    """Turn SIGHUP and SIGTERM into ``SystemExit(128 + signal)`` while the block runs.
+
+    Their default action kills the process on the spot, so closing the terminal of a
+    ``debug`` shell (SIGHUP) left the container running. Raised as an exception instead,
+    they unwind ``async with``, which removes the container; further ones are ignored so
+    the removal is not cut short (a closed terminal sends more than one).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    # Only where the default action (death) stands: `nohup harness debug` keeps its SIG_IGN.
+    signums = [s for s in (signal.SIGHUP, signal.SIGTERM) if signal.getsignal(s) == signal.SIG_DFL]
+
+    def leave(signum: int, frame: Any) -> None:
+        for each in signums:
+            signal.signal(each, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+
+    for each in signums:
+        signal.signal(each, leave)
+    try:
+        yield
+    finally:
+        for each in signums:
+            signal.signal(each, signal.SIG_DFL)
 
 
 async def _debug(
@@ -237,21 +271,40 @@ def _interactive_shell(box: DockerSandbox) -> None:
     """``docker exec`` a login shell in the container, as the agent, in the workspace."""
     tty = ["-it"] if sys.stdin.isatty() else ["-i"]
     console.print(f"[dim]shell in {box.container_name}; exit it to remove the container[/]")
-    subprocess.run(
-        [
-            "docker",
-            "exec",
-            *tty,
-            "-u",
-            box.spec.user,
-            "-w",
-            box.spec.workdir,
-            box.container_name,
-            "bash",
-            "-l",
-        ],
-        check=False,
-    )
+    with _terminal_modes_kept():
+        subprocess.run(
+            [
+                "docker",
+                "exec",
+                *tty,
+                "-u",
+                box.spec.user,
+                "-w",
+                box.spec.workdir,
+                box.container_name,
+                "bash",
+                "-l",
+            ],
+            check=False,
+        )
+
+
+@contextlib.contextmanager
+def _terminal_modes_kept() -> Iterator[None]:
+    """Put the terminal's modes back afterwards: ``docker exec -it`` makes it raw and only
+    restores it when it exits by itself, not when killed (as a SIGTERM to us has it be)."""
+    if not sys.stdin.isatty():
+        yield
+        return
+    import termios
+
+    fd = sys.stdin.fileno()
+    modes = termios.tcgetattr(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(termios.error, OSError):  # e.g. the terminal hung up
+            termios.tcsetattr(fd, termios.TCSADRAIN, modes)
 
 
 async def _replay(box: DockerSandbox, task: Any, recorded: list[dict]) -> None:

@@ -236,8 +236,14 @@ def cli() -> None:
     help="agentic: containers running at once.",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-@click.option("--plan", "plan_path", envvar="HARNESS_PLAN", type=click.Path(dir_okay=False), default=None,
-              help="Analysis plan (from `harness plan`) this run is made under; recorded with its hash.")
+@click.option(
+    "--plan",
+    "plan_path",
+    envvar="HARNESS_PLAN",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Analysis plan (from `harness plan`) this run is made under; recorded with its hash.",
+)
 @click.pass_context
 def run(ctx: click.Context, **opts: object) -> None:
     """Run a suite and print its summary; the run directory is printed last."""

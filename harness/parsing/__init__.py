@@ -4,7 +4,15 @@ from harness.parsing._text import clean, fold, fuzzy_mentions
 from harness.parsing.choice import ChoiceParse, parse_choice
 from harness.parsing.ranking import RankingParse, parse_ranking
 
-__all__ = ["ChoiceParse", "RankingParse", "clean", "fold", "fuzzy_mentions", "parse_choice", "parse_ranking"]
+__all__ = [
+    "ChoiceParse",
+    "RankingParse",
+    "clean",
+    "fold",
+    "fuzzy_mentions",
+    "parse_choice",
+    "parse_ranking",
+]
 
 from harness.parsing.yesno import YesNoParse, parse_yesno
 

@@ -14,6 +14,16 @@ from harness.probes._base import (
     probe_names,
 )
 
-__all__ = ["Probe", "ProbeFailure", "RunContext", "Trial", "TrialContext", "create_probe", "make_trial", "probe", "probe_names"]
+__all__ = [
+    "Probe",
+    "ProbeFailure",
+    "RunContext",
+    "Trial",
+    "TrialContext",
+    "create_probe",
+    "make_trial",
+    "probe",
+    "probe_names",
+]
 from harness.probes import agentic as _agentic  # noqa: F401 - registers the agentic probe
 from harness.probes import boolq as _boolq  # noqa: F401 - registers the boolq probe

@@ -1,21 +1,17 @@
-"""Fixtures for the agent tests: a scripted model, a local sandbox, and the Docker rule.
+"""Fixtures for the agent tests: a scripted model and a local sandbox.
 
-Docker tests skip (with the reason shown) when no daemon answers, except under CI
-(``CI`` set), where a missing daemon is a failure: the same rule as ``tests/envs``.
+Docker availability, the base image, run ids and the leak check are in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import docker
 import pytest
 
-from envs import SandboxSpec, sandbox_provider
+from envs import SandboxSpec
 from envs.local import LocalSandbox
 from harness.model import ModelRequest, ModelResponse, ToolCall, Usage
 
@@ -93,48 +89,3 @@ async def local_box() -> AsyncIterator[LocalSandbox]:
     """A started local sandbox (no isolation: host subprocesses in a temporary directory)."""
     async with LocalSandbox(SandboxSpec(image="local"), run_id="pytest-agents") as box:
         yield box
-
-
-def _docker_problem() -> str | None:
-    try:
-        client = docker.from_env(timeout=10)
-        try:
-            client.ping()
-        finally:
-            client.close()
-    except Exception as exc:  # any failure to reach the daemon means "no Docker"
-        return f"Docker daemon not reachable ({type(exc).__name__}: {exc})"
-    return None
-
-
-@pytest.fixture(scope="session")
-def docker_available() -> None:
-    problem = _docker_problem()
-    if problem is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{problem}; CI is set, and CI must run the Docker tests", pytrace=False)
-    pytest.skip(problem)
-
-
-@pytest.fixture(autouse=True)
-def _docker_marker_needs_docker(request: pytest.FixtureRequest) -> None:
-    if request.node.get_closest_marker("docker") is not None:
-        request.getfixturevalue("docker_available")
-
-
-@pytest.fixture(scope="session")
-def base_image(docker_available: None) -> str:
-    from envs.images import ensure_base_image
-
-    return ensure_base_image()
-
-
-@pytest.fixture
-def run_id() -> str:
-    return f"pytest-agents-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def docker_factory() -> Callable[..., Any]:
-    return sandbox_provider("docker")

@@ -74,7 +74,7 @@ def leftovers(**labels: str) -> list[str]:
 
 
 @pytest.mark.docker
-def test_debug_exec_and_grade(group) -> None:
+def test_debug_exec_and_grade(group, session_sandboxes) -> None:
     result = invoke(
         group,
         "debug",
@@ -93,7 +93,8 @@ def test_debug_exec_and_grade(group) -> None:
     assert "/workspace/orders.csv is an export" in out  # the task's own prompt, framed
     assert "order_id,order_date,region" in out and "agent\n" in out  # ran as the agent
     assert "grade: passed=False" in out and "removed" in out
-    assert leftovers(run="debug", sample="data-sales-total") == []
+    # `debug` labels its sandbox run "debug" whoever runs it: look at this session's only.
+    assert session_sandboxes.containers(run="debug", sample="data-sales-total") == []
 
 
 @pytest.mark.docker

@@ -38,10 +38,10 @@ def task(docker_available: None) -> Any:
 
 
 @pytest.fixture(scope="module")
-def image(task: Any) -> str:
+def image(task: Any, build_progress: Callable[[str], None]) -> str:
     import tasks
 
-    return asyncio.run(tasks.task_image(task))
+    return asyncio.run(tasks.task_image(task, build_progress))
 
 
 async def hostile_sample(
