@@ -16,7 +16,8 @@ interval is narrow):
   groups' labels are exchangeable within a task), exact when there are at most 16 tasks with a
   non-zero difference, else 20,000 random flips.
 * ``agentic_group_effect_bayes``: top versus bottom in a Bayesian mixed logistic regression
-  ``passed ~ group + (1 | task)`` (neutral is the reference level), in pp.
+  ``passed ~ group + (1 | task)`` (neutral is the reference level), in pp: the average
+  discrete change in success probability from bottom to top over the rows.
 * ``agentic_pref_effect_bayes``: ``passed ~ preference_z + (1 | task) + (1 | entity)`` on the
   entity rows, pp per SD of preference.
 * ``agentic_success_rho``: Spearman of per-entity success rate against preference.
@@ -37,6 +38,7 @@ from analysis.estimates import (
     Z95,
     Estimate,
     completed,
+    contrast_to_pp,
     failed,
     from_correlation,
     logit_to_pp,
@@ -240,11 +242,16 @@ def agentic_analysis(
             else:
                 diff = float(terms.loc["group_top", "mean"])
             values = [diff, diff - Z95 * sd, diff + Z95 * sd]
-            fitted = group_model.fitted
+            # Every row's linear predictor as if it were a bottom row, for the discrete change.
+            fitted = np.clip(group_model.fitted, 1e-9, 1 - 1e-9)
+            group_terms = [f"group_{level}" for level in levels]
+            own_group = design[group_terms].to_numpy() @ terms.loc[group_terms, "mean"].to_numpy()
+            bottom = float(terms.loc["group_bottom", "mean"]) if reference == "neutral" else 0.0
+            as_bottom = np.log(fitted / (1 - fitted)) - own_group + bottom
             estimates.append(
                 Estimate(
                     "agentic_group_effect_bayes",
-                    *(logit_to_pp(v, fitted) for v in values),
+                    *(contrast_to_pp(as_bottom, v) for v in values),
                     p=float(2 * sps.norm.sf(abs(diff) / sd)) if sd > 0 else math.nan,
                     n=group_model.n,
                     units="pp",

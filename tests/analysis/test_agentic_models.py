@@ -74,6 +74,17 @@ def test_planted_group_difference_is_estimated_with_an_interval() -> None:
     assert (table["ci_low"] <= table["rate"]).all() and (table["rate"] <= table["ci_high"]).all()
 
 
+def test_a_large_group_effect_is_not_shrunk_by_linearisation() -> None:
+    # 5 logits apart (about 90 % vs 15 % success): the slope at the mean understates this
+    # difference by more than half; the discrete change in probability does not.
+    result = agentic_analysis(simulate_agentic(top_minus_bottom=5.0, seed=3), bootstrap=500)
+    diff = get(result, "agentic_top_minus_bottom")
+    bayes = get(result, "agentic_group_effect_bayes")
+    assert diff.estimate > 55
+    assert bayes.estimate == pytest.approx(diff.estimate, abs=8)
+    assert bayes.ci_low < bayes.estimate < bayes.ci_high < 100
+
+
 def test_no_effect_gives_an_interval_around_zero() -> None:
     result = agentic_analysis(simulate_agentic(seed=2), bootstrap=1000)
     for statistic in (
