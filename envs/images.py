@@ -79,6 +79,14 @@ _ROOTFS_CHANGES = [
 # Paths dropped from the bootstrapped root: package caches and docs nobody in a sandbox reads.
 _ROOTFS_PRUNE = ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man")
 _FROM_HARNESS_BASE = re.compile(r"^(\s*FROM\s+)harness-base(?::latest)?(?=\s|$)", re.I | re.M)
+_PER_PACKAGE = re.compile(r"^(Retrieving|Validating|Extracting|Unpacking|Configuring) (?!Release|InRelease|Packages)\S")
+_STAGES = {
+    "Retrieving": "downloading",
+    "Validating": "downloading",
+    "Extracting": "extracting",
+    "Unpacking": "unpacking",
+    "Configuring": "configuring",
+}
 _SKIP_IN_CONTEXT = {".git", "__pycache__", ".pytest_cache", ".ruff_cache"}
 
 
@@ -293,12 +301,20 @@ def _run_logged(
         env={**os.environ, **env} if env else None,
     ) as proc:
         assert proc.stdout is not None
+        stage = ""
         for line in proc.stdout:
             line = line.rstrip()
             tail = [*tail[-19:], line]
             # debootstrap's "I:" lines are its progress; the rest is detail for failures.
-            if line.startswith("I: "):
+            if not line.startswith("I: "):
+                continue
+            # One line per stage, not one per package (a minimal Debian has about 100).
+            verb = _PER_PACKAGE.match(line[3:])
+            if verb is None:
                 progress(f"  {line[3:]}")
+            elif _STAGES[verb.group(1)] != stage:
+                stage = _STAGES[verb.group(1)]
+                progress(f"  {stage} packages...")
         code = proc.wait()
     if code != 0:
         log = "\n".join(tail)

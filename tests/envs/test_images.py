@@ -132,3 +132,41 @@ def test_unknown_base_is_a_clear_error(tmp_path: Path, base_image: str) -> None:
     (tmp_path / "Dockerfile").write_text("FROM harness-base\n")
     with pytest.raises(ImageBuildError, match="does not exist"):
         build_image(tmp_path, "harness-base:does-not-exist", progress=lambda _: None)
+
+
+def test_debootstrap_progress_is_one_line_per_stage() -> None:
+    log = "\n".join(
+        [
+            "I: Retrieving InRelease",
+            "I: Valid Release signature (key id 4D64FEC119C2029067D6E791F8D2585B8783D481)",
+            *(
+                f"I: {verb} pkg{i} 1.{i}"
+                for i in range(50)
+                for verb in ("Retrieving", "Validating")
+            ),
+            *(f"I: Extracting pkg{i}..." for i in range(50)),
+            "W: a warning that only a failure would show",
+            *(f"I: {verb} pkg{i}..." for verb in ("Unpacking", "Configuring") for i in range(50)),
+            "I: Base system installed successfully.",
+        ]
+    )
+    messages: list[str] = []
+    images_module._run_logged(["printf", "%s\n", log], messages.append, "debootstrap")
+    assert messages == [
+        "  Retrieving InRelease",
+        "  Valid Release signature (key id 4D64FEC119C2029067D6E791F8D2585B8783D481)",
+        "  downloading packages...",
+        "  extracting packages...",
+        "  unpacking packages...",
+        "  configuring packages...",
+        "  Base system installed successfully.",
+    ]
+
+
+def test_a_failed_build_step_shows_its_log_tail() -> None:
+    with pytest.raises(
+        ImageBuildError, match=r"debootstrap failed with exit code 3:\nE: no mirror"
+    ):
+        images_module._run_logged(
+            ["sh", "-c", "echo 'E: no mirror'; exit 3"], lambda _: None, "debootstrap"
+        )
