@@ -197,6 +197,7 @@ def start_run(config: RunConfig, settings: RunSettings, *, console: Any = None) 
             "plan": plan,
         },
     )
+    store.claim()
     return _execute(store, config, stages, settings, console)
 
 
@@ -207,6 +208,11 @@ def resume_run(
     any that differ from the stored configuration are refused."""
     directory = find_run(run, settings.log_dir)
     store = RunStore.open(directory)
+    try:
+        store.claim()
+    except HarnessError:
+        store.close()
+        raise
     meta = store.meta()
     stored = RunConfig.model_validate(meta["config"])
     for key, value in overrides.items():

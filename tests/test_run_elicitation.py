@@ -227,3 +227,34 @@ def test_api_keys_never_reach_the_store_or_exports(tmp_path, chat_server, monkey
     for path in directory.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_run_that_is_still_running_cannot_be_resumed_twice(tmp_path, capsys) -> None:
+    from harness.store import RunStore
+
+    log_dir = tmp_path / "runs"
+    args = ("--limit", "4", "--ranking-samples", "1", "--no-progress", "--log-dir", str(log_dir))
+    assert run_cli("run", *args) == 0
+    directory = only_run(log_dir)
+    with sqlite3.connect(directory / "run.sqlite") as db:
+        # As if the run had been killed before its last 5 trials: sample, calls and records.
+        gone = [row[0] for row in db.execute("SELECT trial_id FROM samples LIMIT 5")]
+        for table in ("samples", "calls", "records"):
+            db.executemany(f"DELETE FROM {table} WHERE trial_id = ?", [(t,) for t in gone])
+        left = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+    holder = RunStore.open(directory)
+    holder.claim()  # as a live `harness run` holds it
+    try:
+        capsys.readouterr()
+        assert run_cli("run", "--resume", directory.name, "--log-dir", str(log_dir)) == 1
+        err = capsys.readouterr().err.strip()
+        assert "is being run by another harness process" in err and str(os.getpid()) in err
+        assert len(err.splitlines()) == 1
+        with sqlite3.connect(directory / "run.sqlite") as db:  # nothing was run or written
+            assert db.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == left
+    finally:
+        holder.close()
+    # Once the holder is gone (as when its process dies, even by kill -9), resume works.
+    assert run_cli("run", "--resume", directory.name, "--log-dir", str(log_dir)) == 0
+    with sqlite3.connect(directory / "run.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == left + 5

@@ -53,3 +53,15 @@ def test_create_refuses_an_existing_run_and_open_needs_one(tmp_path) -> None:
         RunStore.create(tmp_path / "r", {"run_id": "r"})
     with pytest.raises(HarnessError, match="not a run directory"):
         RunStore.open(tmp_path)
+
+
+def test_one_writer_at_a_time(tmp_path) -> None:
+    first = RunStore.create(tmp_path / "run", {"run_id": "run"})
+    first.claim()
+    first.claim()  # idempotent for its holder
+    second = RunStore.open(tmp_path / "run")
+    with pytest.raises(HarnessError, match=r"being run by another harness process \(pid \d+\)"):
+        second.claim()
+    first.close()
+    second.claim()
+    second.close()

@@ -14,7 +14,10 @@ either wholly in the store or absent (and re-run on resume).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +29,7 @@ import pandas as pd
 from harness.errors import ConfigError, HarnessError
 
 DB_NAME = "run.sqlite"
+LOCK_NAME = "run.lock"
 SCHEMA_VERSION = "1"
 
 _SCHEMA = """
@@ -106,6 +110,7 @@ class RunStore:
     def __init__(self, directory: Path, db: sqlite3.Connection):
         self.directory = directory
         self._db = db
+        self._lock: Any = None
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -144,8 +149,38 @@ class RunStore:
         db.executescript(_SCHEMA)
         return db
 
+    def claim(self) -> None:
+        """Take the run's writer lock, held until :meth:`close` (or the process ends).
+
+        One process runs a run at a time: a second ``--resume`` of a run that is still
+        running would repeat its model calls and collide on its writes. The kernel drops
+        the lock when its holder dies, so a run killed with ``kill -9`` can be resumed.
+        """
+        if self._lock is not None:
+            return
+        handle = open(self.directory / LOCK_NAME, "a+")  # noqa: SIM115 (held until close)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise HarnessError(
+                f"run {self.directory.name} is being run by another harness process "
+                f"(pid {holder}); wait for it to finish or stop it, then resume"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock = handle
+
     def close(self) -> None:
         self._db.close()
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                self._lock.close()  # closing the descriptor releases the lock
+            self._lock = None
 
     # -- metadata --------------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
