@@ -13,6 +13,7 @@ from envs._sandbox import (
     SandboxError,
     SandboxSpec,
     SandboxUnavailable,
+    ServiceSpec,
 )
 from harness.errors import UsageError
 
@@ -57,6 +58,7 @@ __all__ = [
     "SandboxFactory",
     "SandboxSpec",
     "SandboxUnavailable",
+    "ServiceSpec",
     "cleanup",
     "sandbox_provider",
 ]

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.errors import HarnessError
 
@@ -86,6 +86,63 @@ class ExecResult:
 
 _MEM_RE = re.compile(r"^\d+[bkmg]?$", re.IGNORECASE)
 _NETWORK_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,40}$")
+# A service name is its hostname on the sandbox network: one short DNS label.
+_SERVICE_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$")
+#: The main container's hostname, so no service may take it.
+MAIN_HOSTNAME = "sandbox"
+
+
+class ServiceSpec(BaseModel):
+    """A helper container next to the sandbox (a database, an HTTP API) on its network.
+
+    It runs ``image`` (its default command, or ``command``) as ``user`` with the same
+    lockdown as the sandbox itself (no capabilities, ``no-new-privileges``, limits) and
+    is reachable from the sandbox by ``name``.  The default user is the unprivileged
+    ``agent`` of the harness images: a service listening on a port above 1024 needs no
+    root, and root would gain nothing anyway with every capability dropped.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    image: str = Field(min_length=1)
+    command: tuple[str, ...] | None = None
+    user: str = "agent"
+    env: Mapping[str, str] = Field(default_factory=dict)
+    mem_limit: str = "256m"
+    cpus: float = Field(default=0.5, gt=0)
+    pids_limit: int = Field(default=64, ge=16)
+
+    @field_validator("name")
+    @classmethod
+    def _service_name(cls, value: str) -> str:
+        if not _SERVICE_RE.match(value):
+            raise ValueError(
+                "service name must be 1-32 characters of a-z, 0-9 and '-' "
+                "(a hostname: starting with a letter, not ending with '-')"
+            )
+        if value == MAIN_HOSTNAME:
+            raise ValueError(f"service name {MAIN_HOSTNAME!r} is the sandbox's own hostname")
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _command_argv(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not value:
+            raise ValueError("command must be a non-empty list of strings (or left out)")
+        return value
+
+    @field_validator("mem_limit")
+    @classmethod
+    def _memory_format(cls, value: str) -> str:
+        if not _MEM_RE.match(value):
+            raise ValueError("mem_limit must look like 256m, 1g or a byte count")
+        return value.lower()
+
+    @field_validator("env")
+    @classmethod
+    def _plain_env(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+        return dict(value)
 
 
 class SandboxSpec(BaseModel):
@@ -95,7 +152,10 @@ class SandboxSpec(BaseModel):
     isolated choice) or a name: the docker provider then creates a fresh *internal* bridge
     network named ``harness-<network>-<token>`` for this sandbox and removes it on close.
     The engine drops traffic from an internal network to anywhere else, but the container
-    keeps a default route and can reach the host's address on that bridge.
+    gets a default route that the docker provider deletes (see envs.docker).
+
+    ``services`` are extra containers on that network (see :class:`ServiceSpec`), so they
+    need ``network`` to be a name; only the docker provider can run them.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -111,6 +171,7 @@ class SandboxSpec(BaseModel):
     env: Mapping[str, str] = Field(default_factory=dict)
     max_output_bytes: int = Field(default=1 * MiB, ge=1)
     max_read_bytes: int = Field(default=16 * MiB, ge=1)
+    services: tuple[ServiceSpec, ...] = ()
 
     @field_validator("workdir")
     @classmethod
@@ -144,6 +205,20 @@ class SandboxSpec(BaseModel):
         if bad:
             raise ValueError(f"labels starting with 'harness.' are reserved: {bad}")
         return dict(value)
+
+    @model_validator(mode="after")
+    def _services_need_a_network(self) -> SandboxSpec:
+        if self.services and self.network == "none":
+            names = ", ".join(service.name for service in self.services)
+            raise ValueError(
+                f"services ({names}) need a sandbox network: set network to a name, "
+                "not 'none', so the sandbox and its services can reach each other"
+            )
+        names = [service.name for service in self.services]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"service names must be unique: {', '.join(duplicated)}")
+        return self
 
 
 def resolve_path(workdir: str, path: str) -> str:

@@ -7,6 +7,16 @@ exec``; files move with ``put_archive``/``get_archive``.  Every container and ne
 carries the labels ``harness.managed=1``, ``harness.run=<run id>`` and
 ``harness.sample=<sample id>`` so :func:`cleanup` can always find leftovers.
 
+With a named network, the sandbox may have *services* (``spec.services``): containers
+started on the same internal network before the sandbox, reachable by their name (a
+network alias), locked down the same way and labelled ``harness.service=<name>`` too.
+Docker (before 26) still gives containers on an internal network a default route via
+the bridge; the engine drops what it would forward, but the sandbox and its services
+should not have a way out at all, so a short-lived helper (same image, root with only
+``CAP_NET_ADMIN``, sharing the target's network namespace and nothing else) deletes the
+default routes right after each container starts, and again after every restart.
+What stays is the route to the sandbox subnet itself.
+
 The SDK is blocking, so every call runs in a worker thread (``asyncio.to_thread``).
 """
 
@@ -33,6 +43,7 @@ from docker.models.containers import Container
 from envs._client import docker_client
 from envs._sandbox import (
     EXEC_MARKER_VAR,
+    MAIN_HOSTNAME,
     TIMEOUT_EXIT_CODE,
     CappedBuffer,
     ExecResult,
@@ -42,6 +53,7 @@ from envs._sandbox import (
     SandboxClosed,
     SandboxError,
     SandboxSpec,
+    ServiceSpec,
     as_bytes,
     check_exec_args,
     decode,
@@ -51,6 +63,8 @@ from envs._sandbox import (
 MANAGED_LABEL = "harness.managed"
 RUN_LABEL = "harness.run"
 SAMPLE_LABEL = "harness.sample"
+SERVICE_LABEL = "harness.service"
+ROLE_LABEL = "harness.role"
 
 # Seconds the in-container `timeout` waits after SIGTERM before SIGKILL.
 _KILL_AFTER_S = 2
@@ -80,10 +94,47 @@ done
 exit 0
 """
 
+# Deletes every default route (IPv4 and IPv6, main table) of the network namespace it
+# runs in, through rtnetlink, so that it needs nothing but python3 in the image.  Runs as
+# root with CAP_NET_ADMIN only, in a helper sharing the target's network namespace.
+_UNROUTE_SCRIPT = r"""
+import errno, socket, struct, sys
+sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+sock.bind((0, 0))
+seq = 0
+for family in (socket.AF_INET, socket.AF_INET6):
+    for _ in range(64):
+        seq += 1
+        # rtmsg: family, dst_len 0 (the default route), src_len, tos, table main (254),
+        # any protocol, scope RT_SCOPE_NOWHERE (any), any type, flags.
+        body = struct.pack("=BBBBBBBBI", family, 0, 0, 0, 254, 0, 255, 0, 0)
+        # nlmsghdr: length, RTM_DELROUTE (25), NLM_F_REQUEST | NLM_F_ACK, seq, port.
+        sock.send(struct.pack("=IHHII", 16 + len(body), 25, 0x1 | 0x4, seq, 0) + body)
+        reply = sock.recv(65536)
+        kind = struct.unpack("=H", reply[4:6])[0]
+        code = -struct.unpack("=i", reply[16:20])[0] if kind == 2 else 0
+        if code == 0:
+            continue  # one deleted; look for another
+        if code in (errno.ESRCH, errno.ENOENT) or (family == socket.AF_INET6 and code in (
+            errno.EAFNOSUPPORT, errno.EOPNOTSUPP, errno.ENETUNREACH)):
+            break  # none left (or no IPv6 here)
+        sys.exit(f"deleting the default route (family {family}) failed: "
+                 f"{errno.errorcode.get(code, code)}")
+    else:
+        sys.exit("default routes keep coming back")
+with open("/proc/net/route") as table:
+    if any(line.split()[1] == "00000000" for line in list(table)[1:]):
+        sys.exit("a default route is still there")
+print("unrouted")
+"""
+# Seconds the route helper may take.
+_UNROUTE_TIMEOUT_S = 60
+
 # Containers this process created and has not removed yet; removed at interpreter exit as a
-# last resort for code that forgot close() (``async with`` never needs this).
+# last resort for code that forgot close() (``async with`` never needs this).  Keyed by
+# the sandbox's main container name: (client, every container name, network name).
 _live_lock = threading.Lock()
-_live: dict[str, tuple[docker.DockerClient, str | None]] = {}
+_live: dict[str, tuple[docker.DockerClient, tuple[str, ...], str | None]] = {}
 # (image, user) -> (uid, gid), so ownership lookups happen once per image, not per sample.
 _owner_cache: dict[tuple[str, str], tuple[int, int]] = {}
 
@@ -124,6 +175,10 @@ class DockerSandbox(Sandbox):
         self.network_name: str | None = (
             None if spec.network == "none" else _safe_name("harness", spec.network, token)
         )
+        #: Container name of each service, by service name.
+        self.service_names: dict[str, str] = {
+            service.name: f"{self.container_name}-svc-{service.name}" for service in spec.services
+        }
         self._container: Container | None = None
         self._lifecycle = threading.Lock()
         self._closed = False
@@ -158,33 +213,30 @@ class DockerSandbox(Sandbox):
             if self._container is not None:
                 return
             with _live_lock:
-                _live[self.container_name] = (client, self.network_name)
+                _live[self.container_name] = (client, self._all_containers(), self.network_name)
             if self.network_name is not None:
                 # internal=True: the bridge gets no route to anything outside the host.
                 client.networks.create(
                     self.network_name, driver="bridge", internal=True, labels=labels
                 )
             try:
+                for service in spec.services:
+                    self._start_service(service, labels)
                 container = client.containers.create(
                     spec.image,
                     command=["sleep", "infinity"],
                     name=self.container_name,
-                    hostname="sandbox",
+                    hostname=MAIN_HOSTNAME,
                     user=spec.user,
                     working_dir=spec.workdir,
                     environment=dict(spec.env),
                     labels=labels,
                     network_mode="none" if self.network_name is None else self.network_name,
-                    cap_drop=["ALL"],
-                    security_opt=["no-new-privileges"],
-                    mem_limit=spec.mem_limit,
-                    memswap_limit=spec.mem_limit,  # equal to mem_limit: no swap on top
-                    nano_cpus=int(spec.cpus * 1e9),
-                    pids_limit=spec.pids_limit,
-                    init=True,
-                    detach=True,
+                    **_lockdown(spec.mem_limit, spec.cpus, spec.pids_limit),
                 )
                 container.start()
+                if self.network_name is not None:
+                    self._unroute(self.container_name, spec.image)
             except docker.errors.ImageNotFound as exc:
                 raise SandboxError(
                     f"image {spec.image} not found; build it with `harness envs build`"
@@ -192,6 +244,86 @@ class DockerSandbox(Sandbox):
             except docker.errors.APIError as exc:
                 raise SandboxError(f"could not start sandbox container: {exc}") from exc
             self._container = container
+
+    def _start_service(self, service: ServiceSpec, labels: dict[str, str]) -> None:
+        """Create and start one service container on the sandbox network, alias = its name."""
+        assert self.network_name is not None  # the spec guarantees it
+        client = self.client
+        try:
+            container = client.containers.create(
+                service.image,
+                command=list(service.command) if service.command is not None else None,
+                name=self.service_names[service.name],
+                hostname=service.name,
+                user=service.user,
+                environment=dict(service.env),
+                labels={**labels, SERVICE_LABEL: service.name},
+                network=self.network_name,
+                networking_config={
+                    self.network_name: client.api.create_endpoint_config(aliases=[service.name])
+                },
+                **_lockdown(service.mem_limit, service.cpus, service.pids_limit),
+            )
+            container.start()
+        except docker.errors.ImageNotFound as exc:
+            raise SandboxError(
+                f"image {service.image} of service {service.name!r} not found; build the "
+                "task's images first (tasks.task_image / `harness envs build`)"
+            ) from exc
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"could not start service {service.name!r}: {exc}") from exc
+        self._unroute(self.service_names[service.name], service.image)
+
+    def _unroute(self, target: str, image: str) -> None:
+        """Delete the default routes of container ``target`` (see the module docstring)."""
+        helper = f"{target}-unroute"
+        labels = {**_labels(self.spec, self.run_id, self.sample_id), ROLE_LABEL: "unroute"}
+        try:
+            container = self.client.containers.create(
+                image,
+                # As the entrypoint, so an image's own entrypoint or command cannot interfere.
+                entrypoint=["python3", "-I", "-c", _UNROUTE_SCRIPT],
+                name=helper,
+                user="0:0",
+                labels=labels,
+                network_mode=f"container:{target}",
+                cap_drop=["ALL"],
+                cap_add=["NET_ADMIN"],
+                security_opt=["no-new-privileges"],
+                mem_limit="64m",
+                memswap_limit="64m",
+                pids_limit=16,
+                detach=True,
+            )
+            try:
+                container.start()
+                status = container.wait(timeout=_UNROUTE_TIMEOUT_S)
+                if status.get("StatusCode") != 0:
+                    log = container.logs().decode(errors="replace").strip()[-300:]
+                    raise SandboxError(f"could not remove the default route of {target}: {log}")
+            finally:
+                _remove_container(self.client, helper)
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"could not remove the default route of {target}: {exc}") from exc
+        except OSError as exc:  # the wait timed out (requests raises a ConnectionError)
+            raise SandboxError(f"removing the default route of {target} hung: {exc}") from exc
+
+    def _all_containers(self) -> tuple[str, ...]:
+        """Every container this sandbox may create, main container first, helpers too."""
+        names = [self.container_name, *self.service_names.values()]
+        if self.network_name is None:
+            return tuple(names)
+        return tuple(names + [f"{name}-unroute" for name in names])
+
+    def restart(self) -> None:
+        """Restart the main container (ends every process in it, keeps its files); blocking.
+
+        A restart gives the container a fresh network endpoint, so the default route is
+        deleted again before this returns.
+        """
+        self.client.api.restart(self.container_name, timeout=0)
+        if self.network_name is not None:
+            self._unroute(self.container_name, self.spec.image)
 
     async def close(self) -> None:
         if self._closed:
@@ -205,9 +337,7 @@ class DockerSandbox(Sandbox):
     def _remove_sync(self) -> None:
         self._closed = True
         with self._lifecycle:
-            _remove_container(self.client, self.container_name)
-            if self.network_name is not None:
-                _remove_network(self.client, self.network_name)
+            _remove_all(self.client, self._all_containers(), self.network_name)
             with _live_lock:
                 _live.pop(self.container_name, None)
             self._container = None
@@ -359,7 +489,7 @@ class DockerSandbox(Sandbox):
         # The sweep could not run (e.g. the pids limit is exhausted by a fork bomb):
         # restarting kills every process in the container but keeps its files.
         with contextlib.suppress(docker.errors.APIError):
-            api.restart(self.container_name, timeout=0)
+            self.restart()
 
     # -- files ---------------------------------------------------------------------------
 
@@ -551,6 +681,40 @@ def _remove_network(client: docker.DockerClient, name: str) -> None:
         client.api.remove_network(name)
 
 
+def _remove_all(
+    client: docker.DockerClient, containers: tuple[str, ...], network: str | None
+) -> None:
+    """Remove every container (trying all even if one fails), then the network."""
+    failure: docker.errors.APIError | None = None
+    for name in containers:
+        try:
+            _remove_container(client, name)
+        except docker.errors.APIError as exc:
+            failure = failure or exc
+    # A network with containers still attached cannot go; removing it is still worth a try.
+    if network is not None:
+        try:
+            _remove_network(client, network)
+        except docker.errors.APIError as exc:
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+
+
+def _lockdown(mem_limit: str, cpus: float, pids_limit: int) -> dict[str, object]:
+    """The container options every sandbox and service shares: no privileges, hard limits."""
+    return {
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "mem_limit": mem_limit,
+        "memswap_limit": mem_limit,  # equal to mem_limit: no swap on top
+        "nano_cpus": int(cpus * 1e9),
+        "pids_limit": pids_limit,
+        "init": True,
+        "detach": True,
+    }
+
+
 def cleanup(run_id: str | None = None, *, client: docker.DockerClient | None = None) -> int:
     """Remove every harness-managed container and network (only one run's if ``run_id``).
 
@@ -563,6 +727,8 @@ def cleanup(run_id: str | None = None, *, client: docker.DockerClient | None = N
         wanted.append(f"{RUN_LABEL}={run_id}")
     filters = {"label": wanted}
     removed = 0
+    # Services, route helpers and sandboxes alike: everything labelled, containers first
+    # (a network cannot be removed while containers are attached).
     for container in client.containers.list(all=True, filters=filters, ignore_removed=True):
         _remove_container(client, container.id)
         removed += 1
@@ -577,8 +743,6 @@ def _remove_leftovers() -> None:
     with _live_lock:
         leftovers = list(_live.items())
         _live.clear()
-    for name, (client, network) in leftovers:
+    for _, (client, containers, network) in leftovers:
         with contextlib.suppress(Exception):
-            _remove_container(client, name)
-            if network is not None:
-                _remove_network(client, network)
+            _remove_all(client, containers, network)

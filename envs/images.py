@@ -79,7 +79,9 @@ _ROOTFS_CHANGES = [
 # Paths dropped from the bootstrapped root: package caches and docs nobody in a sandbox reads.
 _ROOTFS_PRUNE = ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man")
 _FROM_HARNESS_BASE = re.compile(r"^(\s*FROM\s+)harness-base(?::latest)?(?=\s|$)", re.I | re.M)
-_PER_PACKAGE = re.compile(r"^(Retrieving|Validating|Extracting|Unpacking|Configuring) (?!Release|InRelease|Packages)\S")
+_PER_PACKAGE = re.compile(
+    r"^(Retrieving|Validating|Extracting|Unpacking|Configuring) (?!Release|InRelease|Packages)\S"
+)
 _STAGES = {
     "Retrieving": "downloading",
     "Validating": "downloading",

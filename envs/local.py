@@ -49,7 +49,8 @@ class LocalSandbox(Sandbox):
     """Runs commands as host subprocesses in a private temporary directory (no isolation).
 
     ``spec.image``, the resource limits and ``network`` are ignored; ``user`` must be
-    left at None (commands always run as the current user).
+    left at None (commands always run as the current user).  ``spec.services`` cannot
+    run here: start() raises SandboxError.
     """
 
     def __init__(
@@ -78,6 +79,11 @@ class LocalSandbox(Sandbox):
     async def start(self) -> None:
         if self._closed:
             raise SandboxClosed("sandbox was closed before it started")
+        if self.spec.services:
+            names = ", ".join(service.name for service in self.spec.services)
+            raise SandboxError(
+                f"services need the docker sandbox: the local provider cannot run {names}"
+            )
         if self._root is None:
             self._root = Path(tempfile.mkdtemp(prefix="harness-local-"))
             self.host_path(self.spec.workdir).mkdir(parents=True, exist_ok=True)

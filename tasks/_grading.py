@@ -193,6 +193,8 @@ class Grade:
 
 _image_lock = threading.Lock()
 _image_cache: dict[str, str] = {}
+# "<id>:<content hash>" -> {service name: image tag}, filled by task_image().
+_service_cache: dict[str, dict[str, str]] = {}
 
 
 def _build_context(task: TaskSpec, parent: Path) -> Path:
@@ -205,7 +207,9 @@ def _build_context(task: TaskSpec, parent: Path) -> Path:
     context = parent / task.id
     context.mkdir()
     for rel in task_files(task.directory):
-        if rel.parts[0] in ("grader", "solution", "workspace") or rel.as_posix() == "task.yaml":
+        # services/ has its own images: its files are no business of the sandbox image.
+        skipped = ("grader", "solution", "workspace", "services")
+        if rel.parts[0] in skipped or rel.as_posix() == "task.yaml":
             continue
         target = context / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -223,11 +227,18 @@ def _task_image_sync(task: TaskSpec, progress: Progress | None) -> str:
         if key in _image_cache:
             return _image_cache[key]
         base = ensure_base_image(progress)
-        if task.dockerfile is None:
+        services: dict[str, str] = {}
+        with tempfile.TemporaryDirectory(prefix="harness-task-ctx-") as tmp:
             tag = base
-        else:
-            with tempfile.TemporaryDirectory(prefix="harness-task-ctx-") as tmp:
+            if task.dockerfile is not None:
                 tag = build_image(_build_context(task, Path(tmp)), base, progress=progress)
+            for service in task.services:
+                # Only services/<name>/ is the context, copied under a name that makes
+                # the tag harness-task-<id>-svc-<name>:<hash>.
+                context = Path(tmp) / f"{task.id}-svc-{service.name}"
+                shutil.copytree(task.service_dir(service.name), context)
+                services[service.name] = build_image(context, base, progress=progress)
+        _service_cache[key] = services
         _image_cache[key] = tag
         return tag
 
@@ -235,6 +246,7 @@ def _task_image_sync(task: TaskSpec, progress: Progress | None) -> str:
 async def task_image(task: TaskSpec, progress: Progress | None = None) -> str:
     """The image tag to run ``task`` in: the base image, or its own image built on it.
 
+    Builds the images of the task's services too (see :func:`sandbox_spec`).
     Task images are tagged by a hash of their build inputs, so an unchanged task is never
     rebuilt; results are also cached for the life of the process.  ``progress`` receives
     build log lines (default: printed to stderr, as envs.images does).
@@ -242,12 +254,41 @@ async def task_image(task: TaskSpec, progress: Progress | None = None) -> str:
     return await asyncio.to_thread(_task_image_sync, task, progress)
 
 
+def service_images(task: TaskSpec) -> dict[str, str]:
+    """Image tag of each of the task's services, as built by :func:`task_image`.
+
+    A service whose image has not been built (task_image not called in this process, or
+    the local provider) gets an ``:unbuilt`` tag that no image has, so a docker sandbox
+    fails to start with a clear "not found" error rather than running something else.
+    """
+    built = _service_cache.get(f"{task.id}:{task.content_hash}", {})
+    return {
+        service.name: built.get(service.name, f"harness-task-{task.id}-svc-{service.name}:unbuilt")
+        for service in task.services
+    }
+
+
 def sandbox_spec(task: TaskSpec, image: str) -> SandboxSpec:
-    """The sandbox spec for ``task`` in ``image``: defaults plus the task's overrides."""
+    """The sandbox spec for ``task`` in ``image``: defaults plus the task's overrides.
+
+    A task with ``network``/``services`` gets its internal network and its service
+    containers (their images come from :func:`service_images`: call :func:`task_image`
+    first, as every caller does anyway).
+    """
     values: dict[str, object] = {"image": image, "labels": {"task": task.id}}
     for name, value in task.sandbox.model_dump().items():
         if value is not None:
             values[name] = value
+    if task.network is not None:
+        values["network"] = task.network
+    images = service_images(task)
+    values["services"] = [
+        {
+            "image": images[service.name],
+            **{key: value for key, value in service.model_dump().items() if value is not None},
+        }
+        for service in task.services
+    ]
     return SandboxSpec.model_validate(values)
 
 
@@ -326,10 +367,11 @@ async def _stop_agent(sandbox: Sandbox) -> None:
         problem = f"{stop.stdout.strip()[:200]}: {', '.join(left)[:300]}"
     except SandboxError as exc:
         problem = str(exc)
-    restart = getattr(getattr(sandbox, "container", None), "restart", None)
+    # DockerSandbox.restart also re-applies the network lockdown (default route removal).
+    restart = getattr(sandbox, "restart", None)
     if restart is None:
         raise SandboxError(f"agent processes could not be stopped ({problem})")
-    await asyncio.to_thread(restart, timeout=0)
+    await asyncio.to_thread(restart)
     left = await _surviving_agent_processes(sandbox)
     if left:
         raise SandboxError(f"agent processes survived a restart: {', '.join(left)[:300]}")

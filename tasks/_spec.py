@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from harness.errors import ConfigError
 
@@ -26,6 +33,9 @@ AnswerKind = Literal["submission", "workspace"]
 # Files every task folder must have, relative to the folder.
 REQUIRED_FILES = ("task.yaml", "grader/grade.py", "solution/solve.sh", "solution/wrong.sh")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+_NETWORK_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+_SHARED_NETWORKS = {"none", "host", "bridge", "default"}
+_SERVICE_RE = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
 # Never part of a task's identity: caches that appear when graders are imported locally.
 _SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache", ".DS_Store"}
 
@@ -51,6 +61,47 @@ class SandboxOverrides(BaseModel):
     pids_limit: int | None = Field(default=None, ge=16)
 
 
+class TaskService(BaseModel):
+    """A service container of a task (task.yaml ``services:``), built from services/<name>/.
+
+    Its image is built from ``services/<name>/Dockerfile`` (usually ``FROM harness-base``);
+    the other fields map onto :class:`envs.ServiceSpec` (None keeps its default).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    command: tuple[str, ...] | None = None
+    user: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    mem_limit: str | None = None
+    cpus: float | None = Field(default=None, gt=0)
+    pids_limit: int | None = Field(default=None, ge=16)
+
+    @field_validator("name")
+    @classmethod
+    def _name_shape(cls, value: str) -> str:
+        if not _SERVICE_RE.match(value) or value == "sandbox":
+            raise ValueError(
+                "must be 1-32 characters of a-z, 0-9 and '-', start with a letter, "
+                "not end with '-', and not be 'sandbox'"
+            )
+        return value
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_text(cls, value: Any) -> Any:
+        # YAML reads `PORT: 8080` as an int; environment values are strings.
+        if isinstance(value, dict):
+            return {
+                key: str(item)
+                if isinstance(item, int | float) and not isinstance(item, bool)
+                else item
+                for key, item in value.items()
+            }
+        return value
+
+
 class _TaskFile(BaseModel):
     """Exactly the fields a task.yaml may hold (anything else is a typo and is rejected)."""
 
@@ -65,6 +116,8 @@ class _TaskFile(BaseModel):
     answer: AnswerKind
     limits: TaskLimits = Field(default_factory=TaskLimits)
     sandbox: SandboxOverrides = Field(default_factory=SandboxOverrides)
+    network: str | None = None
+    services: tuple[TaskService, ...] = ()
 
     @field_validator("id")
     @classmethod
@@ -78,6 +131,25 @@ class _TaskFile(BaseModel):
     def _version_text(cls, value: Any) -> Any:
         # YAML reads `version: 1` as an int; a version is an opaque label, so accept it.
         return str(value) if isinstance(value, int | float) else value
+
+    @field_validator("network")
+    @classmethod
+    def _network_name(cls, value: str | None) -> str | None:
+        if value is not None and (not _NETWORK_RE.match(value) or value in _SHARED_NETWORKS):
+            raise ValueError(
+                "must be a short name of a-z, 0-9 and '-' for the task's own internal network "
+                "(not none, host, bridge or default)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _services_need_a_network(self) -> _TaskFile:
+        if self.services and self.network is None:
+            raise ValueError("services need a network: add e.g. `network: tasknet`")
+        names = [service.name for service in self.services]
+        if len(set(names)) != len(names):
+            raise ValueError(f"service names must be unique: {names}")
+        return self
 
 
 class TaskSpec(_TaskFile):
@@ -105,10 +177,14 @@ class TaskSpec(_TaskFile):
         path = self.directory / "Dockerfile"
         return path if path.is_file() else None
 
+    def service_dir(self, name: str) -> Path:
+        """The build context of service ``name``: ``services/<name>/`` with its Dockerfile."""
+        return self.directory / "services" / name
+
     @property
     def needs_docker(self) -> bool:
-        """True when the task needs its own image (a Dockerfile), so no local provider."""
-        return self.dockerfile is not None
+        """True when the task needs its own image (a Dockerfile) or services: no local provider."""
+        return self.dockerfile is not None or bool(self.services)
 
     @property
     def has_agent_check(self) -> bool:
@@ -183,6 +259,13 @@ def load_task(directory: Path | str) -> TaskSpec:
         raise ConfigError(
             f"{yaml_path}: field 'id': {parsed.id!r} must equal the folder name {directory.name!r}"
         )
+    for index, service in enumerate(parsed.services):
+        dockerfile = directory / "services" / service.name / "Dockerfile"
+        if not dockerfile.is_file():
+            raise ConfigError(
+                f"{yaml_path}: field 'services.{index}': service {service.name!r} needs "
+                f"its image's Dockerfile at {dockerfile}"
+            )
     return TaskSpec(
         **parsed.model_dump(), directory=directory, content_hash=content_hash(directory)
     )

@@ -85,6 +85,7 @@ def test_agentic_suite_end_to_end_on_sim(tmp_path, capsys, session_sandboxes) ->
         proper = _replayed_reference(row["task_id"], tool_steps)
         assert bool(row["passed"]) is proper, (row["task_id"], row["trial_id"])
     assert managed(run_id) == []
+    _resume_after_kill(tmp_path / "runs", info.directory, run_id, rows)
 
     # `harness debug --replay` re-runs one sample's tool calls in a fresh container.
     sample = rows[rows["group"] == "top"].iloc[0]
@@ -105,6 +106,43 @@ def test_agentic_suite_end_to_end_on_sim(tmp_path, capsys, session_sandboxes) ->
     assert f"of {len(calls)} tool outputs replayed identically" in replay.output
     assert "(same)" in replay.output  # at least the submission
     assert set(session_sandboxes.containers()) <= before
+
+
+def _resume_after_kill(log_dir, directory, run_id: str, rows) -> None:
+    """As if the run had been killed with ``kill -9`` during its last two samples: they are
+    not stored, and their containers are still there. Resuming removes the containers and
+    runs exactly those two samples again."""
+    import sqlite3
+
+    import envs
+    from envs.images import base_image_tag
+
+    gone = rows["trial_id"].iloc[:2].tolist()
+    with sqlite3.connect(directory / "run.sqlite") as db:
+        for table in ("samples", "calls", "records"):
+            db.executemany(f"DELETE FROM {table} WHERE trial_id = ?", [(t,) for t in gone])
+    client = docker.from_env()
+    try:
+        for trial in gone:
+            client.containers.create(
+                base_image_tag(),
+                ["sleep", "infinity"],
+                name=f"harness-{run_id}-{trial[:12]}-killed",
+                labels={"harness.managed": "1", "harness.run": run_id, "harness.sample": trial},
+            ).start()
+    finally:
+        client.close()
+    try:
+        assert len(managed(run_id)) == 2
+        code = main(["run", "--resume", run_id, "--no-progress", "--log-dir", str(log_dir)])
+        assert code == 0
+        assert managed(run_id) == []
+    finally:
+        envs.cleanup(run_id)  # if the resume did not, the test must not leave them
+    with Run(directory) as run:
+        again = run.samples("agentic")
+        assert len(again) == len(rows) and set(gone) <= set(again["trial_id"])
+        assert (again["status"] == "ok").all()
 
 
 def _debug_group() -> click.Group:

@@ -80,6 +80,7 @@ class AgenticProbe:
         # Per run: containers running at once, and each task image built once.
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._images: dict[str, asyncio.Future[str]] = {}
+        self._swept: dict[str, asyncio.Future[None]] = {}
 
     # -- planning ----------------------------------------------------------------------------
     def entities(self, run: RunContext) -> list[str]:
@@ -130,6 +131,29 @@ class AgenticProbe:
             self._slots[run.run_id] = asyncio.Semaphore(max(1, run.max_sandboxes))
         return self._slots[run.run_id]
 
+    async def _sweep(self, run_id: str) -> None:
+        """Once per run, before its first sandbox: remove containers still labelled with it.
+
+        They can only be left by a process of this run that was killed outright (``kill
+        -9``: no ``finally`` ran); the run lock guarantees no live process owns them now.
+        """
+        if self.provider != "docker":
+            return
+        if run_id not in self._swept:
+
+            async def sweep() -> None:
+                import envs
+
+                removed = await asyncio.to_thread(envs.cleanup, run_id)
+                if removed:
+                    Console(stderr=True).print(
+                        f"removed {removed} container(s) and network(s) left by an earlier, "
+                        f"killed process of run {run_id}"
+                    )
+
+            self._swept[run_id] = asyncio.ensure_future(sweep())
+        await asyncio.shield(self._swept[run_id])
+
     async def _image(self, task: Any) -> str:
         """The task's image, built at most once per run however many samples wait for it."""
         import tasks
@@ -164,6 +188,7 @@ class AgenticProbe:
             tasks.reference_commands(task),
             tasks.wrong_attempt_commands(task),
         )
+        await self._sweep(ctx.run.run_id)
         image = await self._image(task)
         factory = sandbox_provider(self.provider)
         async with self._slot(ctx.run):

@@ -325,3 +325,14 @@ async def test_sandboxes_are_independent(
         await one.write_file("only-in-one.txt", "1")
         with pytest.raises(FileNotFoundError):
             await two.read_file("only-in-one.txt")
+
+
+async def test_local_provider_refuses_services() -> None:
+    from envs.local import LocalSandbox
+
+    spec = SandboxSpec(
+        image="local", network="svcnet", services=[{"name": "web", "image": "local"}]
+    )
+    with pytest.raises(SandboxError, match="services need the docker sandbox"):
+        async with LocalSandbox(spec, run_id="pytest-local"):
+            pass

@@ -99,9 +99,9 @@ async def test_named_network_is_internal_without_default_route(
         devices = await _sh(box, "cat /proc/net/dev")
         names = sorted(line.split(":")[0].strip() for line in devices.splitlines()[2:])
         assert names == ["eth0", "lo"]
-        # Docker still installs a default route via the bridge on internal networks; the
-        # isolation is the engine's forwarding rules, so "none" stays the safe default.
         assert box.container.attrs["HostConfig"]["NetworkMode"] == box.network_name
+        # Docker installs a default route on internal networks; the sandbox deletes it.
+        await _assert_no_default_route(box)
         name = box.network_name
     with pytest.raises(docker.errors.NotFound):
         client.networks.get(name)
@@ -282,3 +282,144 @@ def test_sigint_to_a_process_holding_a_sandbox(
             proc.kill()
             proc.wait()
     assert _run_containers(client, run_id) == []
+
+
+# -- services ----------------------------------------------------------------------------
+
+_SERVE = ["python3", "-I", "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", "/etc"]
+
+
+def _service_spec(base_image: str, **overrides: object) -> SandboxSpec:
+    values: dict[str, object] = {
+        "image": base_image,
+        "network": "svcnet",
+        "services": [{"name": "web", "image": base_image, "command": _SERVE}],
+    }
+    values.update(overrides)
+    return SandboxSpec.model_validate(values)
+
+
+async def _assert_no_default_route(box: DockerSandbox) -> None:
+    devices = await _sh(box, "cat /proc/net/dev")
+    assert sorted(line.split(":")[0].strip() for line in devices.splitlines()[2:]) == ["eth0", "lo"]
+    routes = [line.split() for line in (await _sh(box, "cat /proc/net/route")).splitlines()[1:]]
+    assert routes and all(route[0] == "eth0" for route in routes)
+    assert all(route[1] != "00000000" for route in routes), routes  # no default route
+    ipv6 = await _sh(box, "cat /proc/net/ipv6_route 2>/dev/null || true")
+    for line in ipv6.splitlines():
+        fields = line.split()
+        assert not (fields[0] == "0" * 32 and fields[1] == "00" and fields[-1] != "lo"), line
+
+
+def _run_networks(client: docker.DockerClient, run_id: str) -> list[str]:
+    return [n.name for n in client.networks.list(filters={"label": f"harness.run={run_id}"})]
+
+
+async def test_service_is_reachable_by_name_on_the_internal_network(
+    client: docker.DockerClient, base_image: str, run_id: str
+) -> None:
+    spec = _service_spec(base_image)
+    async with DockerSandbox(spec, run_id=run_id, sample_id="svc") as box:
+        # Only loopback traffic and traffic to the service, inside the sandbox network.
+        fetch = (
+            "import urllib.request, time\n"
+            "for _ in range(100):\n"
+            "    try:\n"
+            "        print(urllib.request.urlopen('http://web:8080/hostname', timeout=2).read()"
+            ".decode().strip()); break\n"
+            "    except OSError: time.sleep(0.1)\n"
+        )
+        assert await _sh(box, f'python3 -c "{fetch}"') == "web\n"
+        await _assert_no_default_route(box)
+        service = client.containers.get(box.service_names["web"])
+        assert service.labels["harness.service"] == "web"
+        assert service.labels["harness.run"] == run_id
+        assert service.labels["harness.sample"] == "svc"
+        assert service.labels["harness.managed"] == "1"
+        host = service.attrs["HostConfig"]
+        assert host["CapDrop"] == ["ALL"] and host["SecurityOpt"] == ["no-new-privileges"]
+        assert host["Memory"] == 256 * 1024 * 1024 and host["PidsLimit"] == 64
+        assert host["NanoCpus"] == 500_000_000 and host["Init"] is True
+        assert host["NetworkMode"] == box.network_name
+        assert service.attrs["Config"]["User"] == "agent"
+        endpoint = service.attrs["NetworkSettings"]["Networks"][box.network_name]
+        assert "web" in endpoint["Aliases"]
+        # The service itself has no default route either.
+        routes = service.exec_run(["cat", "/proc/net/route"]).output.decode().splitlines()[1:]
+        assert routes and all(line.split()[1] != "00000000" for line in routes)
+        assert client.networks.get(box.network_name).attrs["Internal"] is True
+        assert sorted(_run_containers(client, run_id)) == sorted(
+            [box.container_name, box.service_names["web"]]
+        )
+    assert _run_containers(client, run_id) == []
+    assert _run_networks(client, run_id) == []
+
+
+async def test_services_are_removed_after_an_exception(
+    client: docker.DockerClient, base_image: str, run_id: str
+) -> None:
+    spec = _service_spec(base_image)
+    with pytest.raises(RuntimeError, match="boom"):
+        async with DockerSandbox(spec, run_id=run_id):
+            assert len(_run_containers(client, run_id)) == 2
+            raise RuntimeError("boom")
+    assert _run_containers(client, run_id) == []
+    assert _run_networks(client, run_id) == []
+
+
+async def test_a_service_that_cannot_start_leaves_nothing(
+    client: docker.DockerClient, base_image: str, run_id: str
+) -> None:
+    spec = _service_spec(
+        base_image,
+        services=[
+            {"name": "web", "image": base_image, "command": _SERVE},
+            {"name": "gone", "image": "harness-no-such-image:0"},
+        ],
+    )
+    with pytest.raises(SandboxError, match="service 'gone'"):
+        async with DockerSandbox(spec, run_id=run_id):
+            pass
+    assert _run_containers(client, run_id) == []
+    assert _run_networks(client, run_id) == []
+
+
+async def test_cleanup_removes_services_and_their_network(
+    client: docker.DockerClient, base_image: str, run_id: str
+) -> None:
+    leaked = DockerSandbox(_service_spec(base_image), run_id=run_id)
+    await leaked.start()
+    try:
+        assert len(_run_containers(client, run_id)) == 2
+        assert cleanup(run_id) == 3  # sandbox, service, network
+        assert _run_containers(client, run_id) == []
+        assert _run_networks(client, run_id) == []
+    finally:
+        await leaked.close()  # already gone: close must not fail
+
+
+async def test_restart_keeps_the_default_route_away(base_image: str, run_id: str) -> None:
+    async with DockerSandbox(_service_spec(base_image), run_id=run_id) as box:
+        await asyncio.to_thread(box.restart)
+        await _assert_no_default_route(box)
+
+
+def test_service_spec_validation(base_image: str) -> None:
+    with pytest.raises(ValueError, match="need a sandbox network"):
+        SandboxSpec(image=base_image, services=[{"name": "web", "image": base_image}])
+    with pytest.raises(ValueError, match="unique"):
+        _service_spec(
+            base_image,
+            services=[{"name": "web", "image": base_image}, {"name": "web", "image": "x"}],
+        )
+    for bad in ("Web", "-web", "web-", "we_b", "a" * 33, "sandbox", ""):
+        with pytest.raises(ValueError):
+            _service_spec(base_image, services=[{"name": bad, "image": base_image}])
+    with pytest.raises(ValueError, match="mem_limit"):
+        _service_spec(base_image, services=[{"name": "db", "image": "x", "mem_limit": "lots"}])
+    with pytest.raises(ValueError, match="command"):
+        _service_spec(base_image, services=[{"name": "db", "image": "x", "command": []}])
+    with pytest.raises(ValueError, match="extra"):
+        _service_spec(base_image, services=[{"name": "db", "image": "x", "privileged": True}])
+    ok = _service_spec(base_image)
+    assert ok.services[0].user == "agent" and ok.services[0].pids_limit == 64

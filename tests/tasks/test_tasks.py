@@ -106,7 +106,7 @@ def test_submission_answers_are_not_in_the_workspace(task: TaskSpec) -> None:
         data = (task.workspace_dir / rel).read_bytes()
         for secret in secrets:
             assert secret.encode() not in data, f"{rel} holds the answer in plain form"
-    if task.dockerfile is not None:
+    if task.needs_docker:  # image and service files included
         for rel in task_files(task.directory):
             if rel.parts[0] not in ("grader", "solution"):
                 assert secrets[0].encode() not in (task.directory / rel).read_bytes()
@@ -137,6 +137,35 @@ def test_build_context_never_holds_grader_or_solution(tmp_path: Path) -> None:
     assert "Dockerfile" in names
     assert not names & {"grader", "solution", "workspace", "task.yaml"}
     assert context.name == task.id  # so the image tag names the task
+
+
+def test_service_task_is_wired_into_the_sandbox_spec() -> None:
+    task = load_task(SUITE_ROOT / "forensics-audit-api")
+    assert task.needs_docker and task.dockerfile is None
+    assert task.network == "auditnet" and [s.name for s in task.services] == ["audit"]
+    spec = sandbox_spec(task, "some-image")
+    assert spec.network == "auditnet"
+    (service,) = spec.services
+    assert service.name == "audit" and service.user == "agent"
+    assert service.env == {"AUDIT_TOKEN": "7c1e9a44d2b05f38"}
+    assert service.image.startswith("harness-task-forensics-audit-api-svc-audit:")
+
+
+def test_task_services_need_a_network_and_a_dockerfile(tmp_path: Path) -> None:
+    folder = _copy_task(tmp_path, "data-sales-total")
+    _edit_yaml(folder, services=[{"name": "db"}])
+    with pytest.raises(ConfigError, match="services need a network"):
+        load_task(folder)
+    _edit_yaml(folder, network="tasknet")
+    with pytest.raises(ConfigError, match=r"services/db/Dockerfile"):
+        load_task(folder)
+    (folder / "services" / "db").mkdir(parents=True)
+    (folder / "services" / "db" / "Dockerfile").write_text("FROM harness-base\n")
+    task = load_task(folder)
+    assert task.needs_docker and task.services[0].name == "db"
+    _edit_yaml(folder, network="host")
+    with pytest.raises(ConfigError, match="field 'network'"):
+        load_task(folder)
 
 
 def test_content_hash_covers_the_grader(tmp_path: Path) -> None:
