@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from envs._sandbox import (
     ExecResult,
@@ -40,11 +40,19 @@ def sandbox_provider(name: str) -> SandboxFactory:
     raise UsageError(f"unknown sandbox provider {name!r}; choose one of {', '.join(PROVIDERS)}")
 
 
-def cleanup(run_id: str | None = None) -> int:
-    """Remove leftover harness containers and networks (all, or one run's); returns the count."""
+def cleanup(run_id: str | None = None, *, keep_runs: Collection[str] = ()) -> int:
+    """Remove leftover harness containers and networks (all, or one run's), except those of
+    the runs in ``keep_runs``; returns the count."""
     from envs.docker import cleanup as docker_cleanup
 
-    return docker_cleanup(run_id)
+    return docker_cleanup(run_id, keep_runs=keep_runs)
+
+
+def managed_runs() -> set[str]:
+    """Run ids labelling the harness containers that exist now."""
+    from envs.docker import managed_runs as docker_managed_runs
+
+    return docker_managed_runs()
 
 
 __all__ = [
@@ -60,5 +68,6 @@ __all__ = [
     "SandboxUnavailable",
     "ServiceSpec",
     "cleanup",
+    "managed_runs",
     "sandbox_provider",
 ]

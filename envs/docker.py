@@ -34,7 +34,7 @@ import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import docker
 import docker.errors
@@ -715,27 +715,47 @@ def _lockdown(mem_limit: str, cpus: float, pids_limit: int) -> dict[str, object]
     }
 
 
-def cleanup(run_id: str | None = None, *, client: docker.DockerClient | None = None) -> int:
-    """Remove every harness-managed container and network (only one run's if ``run_id``).
+def cleanup(
+    run_id: str | None = None,
+    *,
+    keep_runs: Collection[str] = (),
+    client: docker.DockerClient | None = None,
+) -> int:
+    """Remove every harness-managed container and network (only one run's if ``run_id``),
+    except those labelled with a run in ``keep_runs``.
 
-    Returns how many containers and networks were removed.  Safe while other runs are
-    active only if ``run_id`` is given: without it, their sandboxes are removed too.
+    Returns how many containers and networks were removed.  Without ``run_id``, the
+    sandboxes of runs still going are removed too unless their ids are in ``keep_runs``.
     """
     client = client or docker_client()
     wanted = [f"{MANAGED_LABEL}=1"]
     if run_id is not None:
         wanted.append(f"{RUN_LABEL}={run_id}")
     filters = {"label": wanted}
+    keep = set(keep_runs)
     removed = 0
     # Services, route helpers and sandboxes alike: everything labelled, containers first
     # (a network cannot be removed while containers are attached).
     for container in client.containers.list(all=True, filters=filters, ignore_removed=True):
+        if container.labels.get(RUN_LABEL) in keep:
+            continue
         _remove_container(client, container.id)
         removed += 1
     for network in client.networks.list(filters=filters):
+        if (network.attrs.get("Labels") or {}).get(RUN_LABEL) in keep:
+            continue
         _remove_network(client, network.id)
         removed += 1
     return removed
+
+
+def managed_runs(client: docker.DockerClient | None = None) -> set[str]:
+    """Run ids on the labels of harness-managed containers that exist now."""
+    client = client or docker_client()
+    found = client.containers.list(
+        all=True, filters={"label": f"{MANAGED_LABEL}=1"}, ignore_removed=True
+    )
+    return {c.labels[RUN_LABEL] for c in found if RUN_LABEL in c.labels}
 
 
 @atexit.register

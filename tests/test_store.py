@@ -65,3 +65,17 @@ def test_one_writer_at_a_time(tmp_path) -> None:
     first.close()
     second.claim()
     second.close()
+
+
+def test_a_run_is_in_progress_only_while_claimed(tmp_path) -> None:
+    from harness.store import list_runs, run_in_progress
+
+    store = RunStore.create(tmp_path / "run", {"run_id": "run", "status": "running"})
+    assert not run_in_progress(tmp_path / "run")  # no lock file yet
+    store.claim()
+    assert run_in_progress(tmp_path / "run")
+    assert [info.status for info in list_runs(tmp_path)] == ["running"]
+    store.close()
+    assert not run_in_progress(tmp_path / "run")
+    # "running" in the store but no live holder: its process died (e.g. kill -9).
+    assert [info.status for info in list_runs(tmp_path)] == ["interrupted"]

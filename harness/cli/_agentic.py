@@ -351,12 +351,31 @@ def sandbox() -> None:
 
 @sandbox.command()
 @click.option("--run", "run_id", default=None, help="Only this run's containers.")
-def cleanup(run_id: str | None) -> None:
-    """Remove leftover harness containers and networks (all, or one run's)."""
-    import envs
+@click.option(
+    "--force", is_flag=True, help="Also remove the sandboxes of runs that are still going."
+)
+@click.option(
+    "--log-dir", envvar="HARNESS_LOG_DIR", type=click.Path(file_okay=False, path_type=Path)
+)
+def cleanup(run_id: str | None, force: bool, log_dir: Path | None) -> None:
+    """Remove leftover harness containers and networks (all, or one run's).
 
-    removed = envs.cleanup(run_id)
+    Sandboxes of runs still going (a live process holds their run in the log directory)
+    are kept unless --force is given: removing them would fail their samples mid-task.
+    """
+    import envs
+    from harness.store import default_log_dir, run_in_progress
+
+    root = log_dir or default_log_dir()
+    live = set() if force else {r for r in envs.managed_runs() if run_in_progress(root / r)}
+    removed = envs.cleanup(run_id, keep_runs=live)
     console.print(f"removed {removed} container(s) and network(s)")
+    kept = sorted(live if run_id is None else live & {run_id})
+    if kept:
+        console.print(
+            f"kept the sandboxes of {len(kept)} run(s) still going ({', '.join(kept)}); "
+            "--force removes them too"
+        )
 
 
 @click.group()

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.store._store import DB_NAME, RunStore
+from harness.store._store import DB_NAME, RunStore, run_in_progress
 
 
 def default_log_dir() -> Path:
@@ -61,7 +61,7 @@ def list_runs(log_dir: Path | None = None) -> list[RunInfo]:
                 directory=directory,
                 suite=config.get("suite", "?"),
                 model=config.get("model", "?"),
-                status=meta.get("status", "?"),
+                status=_live_status(directory, meta.get("status", "?")),
                 created=meta.get("created", "?"),
                 samples=sum(c.get("ok", 0) for c in counts.values()),
                 errors=sum(c.get("error", 0) for c in counts.values()),
@@ -99,6 +99,14 @@ class Run:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _live_status(directory: Path, stored: str) -> str:
+    # "running" is written when a run starts and stays if its process is killed outright;
+    # the writer lock tells a live run from a dead one.
+    if stored == "running" and not run_in_progress(directory):
+        return "interrupted"
+    return stored
 
 
 def load_run(directory: str | Path) -> Run:

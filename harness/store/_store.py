@@ -104,6 +104,20 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False)
 
 
+def run_in_progress(directory: Path) -> bool:
+    """True while a process holds the run's writer lock (see :meth:`RunStore.claim`)."""
+    path = directory / LOCK_NAME
+    if not path.is_file():
+        return False
+    with open(path) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
 class RunStore:
     """Read and write one run's database. Open with :meth:`create` or :meth:`open`."""
 

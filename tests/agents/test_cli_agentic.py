@@ -113,6 +113,40 @@ def test_sandbox_cleanup_removes_a_runs_leftovers(group, base_image, run_id) -> 
 
 
 @pytest.mark.docker
+def test_sandbox_cleanup_keeps_the_sandboxes_of_a_live_run(
+    group, base_image, run_id, tmp_path
+) -> None:
+    from harness.store import RunStore
+
+    live, dead = f"{run_id}-live", f"{run_id}-dead"
+    holder = RunStore.create(tmp_path / live, {"run_id": live})
+    holder.claim()  # as the process running it does
+
+    async def start(run: str) -> Any:
+        box = sandbox_provider("docker")(SandboxSpec(image=base_image), run_id=run)
+        await box.start()
+        return box
+
+    boxes = [asyncio.run(start(live)), asyncio.run(start(dead))]
+    try:
+        logs = ("--log-dir", str(tmp_path))
+        result = invoke(group, "sandbox", "cleanup", "--run", live, *logs)
+        assert result.exit_code == 0, result.output
+        assert (
+            "removed 0 container(s)" in result.output and f"still going ({live})" in result.output
+        )
+        assert len(leftovers(run=live)) == 1
+        result = invoke(group, "sandbox", "cleanup", "--run", dead, *logs)
+        assert "removed 1 container(s)" in result.output and leftovers(run=dead) == []
+        result = invoke(group, "sandbox", "cleanup", "--run", live, "--force", *logs)
+        assert "removed 1 container(s)" in result.output and leftovers(run=live) == []
+    finally:
+        holder.close()
+        for box in boxes:
+            asyncio.run(box.close())
+
+
+@pytest.mark.docker
 def test_envs_build_reports_each_image(group) -> None:
     result = invoke(group, "envs", "build", "--tasks", "data-sales-total")
     assert result.exit_code == 0, result.output
