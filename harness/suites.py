@@ -50,7 +50,7 @@ SUITES: dict[str, Suite] = {
         "Docker-sandboxed tasks done on behalf of the most and least preferred entities, "
         "with a neutral control (elicitation first unless --preferences names a run).",
         (ELICITATION, ("agentic",)),
-        options=("preferences", "top_k", "task_filter"),
+        options=("preferences", "top_k", "task_filter", "task_dir"),
         limit_means="tasks",
     ),
 }

@@ -33,6 +33,7 @@ from tasks._spec import (
     content_hash,
     load_task,
     load_tasks,
+    suite_root,
 )
 from tasks._validate import CheckOutcome, ValidationResult, validate_all, validate_task
 
@@ -59,6 +60,7 @@ __all__ = [
     "sandbox_spec",
     "service_images",
     "setup_workspace",
+    "suite_root",
     "task_image",
     "validate_all",
     "validate_task",

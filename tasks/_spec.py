@@ -271,13 +271,19 @@ def load_task(directory: Path | str) -> TaskSpec:
     )
 
 
+def suite_root() -> Path:
+    """Where tasks are loaded from: ``HARNESS_TASK_DIR`` if set, else the built-in suite."""
+    configured = os.environ.get("HARNESS_TASK_DIR")
+    return Path(configured).expanduser().resolve() if configured else SUITE_ROOT
+
+
 def load_tasks(root: Path | str | None = None, ids: list[str] | None = None) -> list[TaskSpec]:
-    """Load every task under ``root`` (default: the built-in suite), or only ``ids``, in id order.
+    """Load every task under ``root`` (default: :func:`suite_root`), or only ``ids``, in id order.
 
     Every sub-folder not starting with '.' or '_' must be a valid task; unknown ``ids``
     raise ConfigError listing the known ones.
     """
-    root = Path(root).resolve() if root is not None else SUITE_ROOT
+    root = Path(root).resolve() if root is not None else suite_root()
     if not root.is_dir():
         raise ConfigError(f"{root}: task suite folder does not exist")
     folders = sorted(

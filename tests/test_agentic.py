@@ -159,3 +159,27 @@ def _replayed_reference(task_id: str, tool_steps) -> bool:
     (task,) = tasks.load_tasks(ids=[task_id])
     ran = [args["command"] for args in tool_steps["arguments"] if "command" in args]
     return ran == tasks.reference_commands(task)
+
+
+@pytest.mark.docker
+def test_a_task_suite_from_elsewhere_runs(tmp_path, capsys, session_sandboxes) -> None:
+    import shutil
+
+    from tasks import SUITE_ROOT
+
+    mine = tmp_path / "my-tasks" / "my-sales-task"
+    shutil.copytree(SUITE_ROOT / "data-sales-total", mine)
+    spec = mine / "task.yaml"
+    spec.write_text(spec.read_text().replace("id: data-sales-total", "id: my-sales-task"))
+    before = set(session_sandboxes.containers())
+    args = ["run", "--suite", "agentic", "--task-dir", str(tmp_path / "my-tasks"), "--top-k", "1"]
+    code = main([*args, "--no-progress", "--log-dir", str(tmp_path / "runs")])
+    assert code == 0, capsys.readouterr().err
+    (info,) = list_runs(tmp_path / "runs")
+    with Run(info.directory) as run:
+        rows = run.samples("agentic")
+        config = run.meta["config"]
+    assert set(rows["task_id"]) == {"my-sales-task"} and (rows["status"] == "ok").all()
+    assert config["options"]["task_dir"] == str((tmp_path / "my-tasks").resolve())
+    assert any(t.startswith("task:my-sales-task@") for t in config["templates"]["agentic"])
+    assert set(session_sandboxes.containers()) <= before

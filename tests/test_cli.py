@@ -118,3 +118,28 @@ def test_export_of_unknown_run_is_one_line(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert "no run 'nosuch'" in err and len(err.strip().splitlines()) == 1
     assert not Path(tmp_path / "nosuch").exists()
+
+
+def test_task_dir_that_does_not_exist_is_one_line(tmp_path, capsys) -> None:
+    log_dir = tmp_path / "runs"
+    code = main(
+        [
+            "run",
+            "--suite",
+            "agentic",
+            "--task-dir",
+            str(tmp_path / "nope"),
+            "--log-dir",
+            str(log_dir),
+        ]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "task suite folder does not exist" in err
+    assert not log_dir.exists()  # nothing written
+
+
+def test_task_dir_is_only_for_the_agentic_suite(tmp_path, capsys) -> None:
+    code = main(
+        ["run", "--suite", "advice", "--task-dir", str(tmp_path), "--log-dir", str(tmp_path)]
+    )
+    assert code == 2 and "--task-dir does not apply to suite 'advice'" in capsys.readouterr().err

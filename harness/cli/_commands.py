@@ -46,6 +46,7 @@ SUITE_OPTIONS = (
     "preferences",
     "top_k",
     "task_filter",
+    "task_dir",
 )
 
 
@@ -228,6 +229,13 @@ def cli() -> None:
     help="agentic: comma-separated task ids (default: all).",
 )
 @click.option(
+    "--task-dir",
+    envvar="HARNESS_TASK_DIR",
+    default=None,
+    help="agentic: a folder of task folders to use instead of the built-in suite "
+    "(tasks/README.md describes the format).",
+)
+@click.option(
     "--max-sandboxes",
     envvar="HARNESS_MAX_SANDBOXES",
     type=int,
@@ -313,7 +321,10 @@ def _suite_options(ctx: click.Context, opts: dict[str, object]) -> dict[str, obj
                 raise UsageError(f"{flag} does not apply to suite '{suite.name}'")
             continue
         if opts[name] is not None:
-            options[name] = opts[name]
+            # Absolute, so the recorded configuration (and a resume) does not depend on cwd.
+            options[name] = (
+                str(Path(str(opts[name])).resolve()) if name == "task_dir" else opts[name]
+            )
     return options
 
 

@@ -50,7 +50,8 @@ class AgenticProbe:
         wanted = config.options.get("task_filter")
         ids = [part.strip() for part in str(wanted).split(",") if part.strip()] if wanted else None
         # Loaded here, before any run directory exists, so a bad filter fails up front.
-        found = tasks.load_tasks(ids=ids)
+        task_dir = config.options.get("task_dir")
+        found = tasks.load_tasks(root=task_dir, ids=ids)
         if not found:
             raise UsageError("no agentic tasks match " + (f"--tasks {wanted}" if wanted else ""))
         self.tasks = found[: config.limit] if config.limit else found

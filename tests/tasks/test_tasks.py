@@ -569,3 +569,19 @@ async def test_grader_files_are_absent_until_grading(
     assert {"grade.py", "gradelib.py", "expected.json", "submission.json"} <= set(
         installed.stdout.split()
     )
+
+
+def test_a_task_folder_elsewhere_is_the_suite_when_configured(tmp_path, monkeypatch) -> None:
+    import shutil
+
+    from tasks import SUITE_ROOT, load_tasks, suite_root
+
+    monkeypatch.delenv("HARNESS_TASK_DIR", raising=False)
+    assert suite_root() == SUITE_ROOT
+    mine = tmp_path / "my-tasks" / "my-sales-task"
+    shutil.copytree(SUITE_ROOT / "data-sales-total", mine)
+    spec = mine / "task.yaml"
+    spec.write_text(spec.read_text().replace("id: data-sales-total", "id: my-sales-task"))
+    monkeypatch.setenv("HARNESS_TASK_DIR", str(tmp_path / "my-tasks"))
+    assert [task.id for task in load_tasks()] == ["my-sales-task"]
+    assert load_tasks(SUITE_ROOT, ids=["data-sales-total"])[0].id == "data-sales-total"
