@@ -1,8 +1,8 @@
 """DockerSandbox: one locked-down, throwaway container per sample, driven through the docker SDK.
 
-Each sandbox is a fresh container running ``sleep infinity`` under Docker's init, as a
-non-root user, with every capability dropped, ``no-new-privileges``, memory/CPU/pids
-limits and no network (or a fresh internal network).  Commands run through ``docker
+Each sandbox is a fresh container running ``sleep infinity`` under Docker's init (as
+``nobody``; commands run as the non-root agent user), with every capability dropped,
+``no-new-privileges``, memory/CPU/pids limits and no network (or a fresh internal network).  Commands run through ``docker
 exec``; files move with ``put_archive``/``get_archive``.  Every container and network
 carries the labels ``harness.managed=1``, ``harness.run=<run id>`` and
 ``harness.sample=<sample id>`` so :func:`cleanup` can always find leftovers.
@@ -65,6 +65,8 @@ RUN_LABEL = "harness.run"
 SAMPLE_LABEL = "harness.sample"
 SERVICE_LABEL = "harness.service"
 ROLE_LABEL = "harness.role"
+# uid:gid of the container's idle main process (Debian's nobody:nogroup).
+IDLE_USER = "65534:65534"
 
 # Seconds the in-container `timeout` waits after SIGTERM before SIGKILL.
 _KILL_AFTER_S = 2
@@ -227,7 +229,11 @@ class DockerSandbox(Sandbox):
                     command=["sleep", "infinity"],
                     name=self.container_name,
                     hostname=MAIN_HOSTNAME,
-                    user=spec.user,
+                    # The idle main process belongs to neither the agent nor root: the agent
+                    # cannot signal or ptrace it (no shared uid, no capabilities), so no agent
+                    # code can hide in it and outlive the stop before grading. Every exec
+                    # names its user (the agent by default), so this uid runs nothing else.
+                    user=IDLE_USER,
                     working_dir=spec.workdir,
                     environment=dict(spec.env),
                     labels=labels,

@@ -59,6 +59,22 @@ async def test_runs_as_non_root_agent(spec: SandboxSpec, run_id: str) -> None:
         assert owners == "1000:1000\n" * 3
 
 
+async def test_the_agent_cannot_reach_the_containers_idle_process(
+    spec: SandboxSpec, run_id: str
+) -> None:
+    # The main process keeps the container alive and is never killed before grading: if it
+    # were the agent's, agent code could hide in it (ptrace) and outlive the stop.
+    async with DockerSandbox(spec, run_id=run_id) as box:
+        assert box.container.attrs["Config"]["User"] == "65534:65534"
+        owner = await _sh(box, "ps -o user=,uid=,args= -C sleep")
+        assert owner.split()[:2] == ["nobody", "65534"] and "sleep infinity" in owner
+        sleep_pid = (await _sh(box, "pgrep -x sleep")).strip()
+        denied = await box.exec(["kill", "-STOP", sleep_pid], timeout=20)
+        assert denied.exit_code != 0 and "Operation not permitted" in denied.stderr
+        status = await _sh(box, f"cat /proc/{sleep_pid}/status")
+        assert "State:\tS" in status  # still sleeping, not stopped
+
+
 async def test_no_capabilities_and_no_new_privileges(spec: SandboxSpec, run_id: str) -> None:
     async with DockerSandbox(spec, run_id=run_id) as box:
         for user in (None, "root"):
