@@ -182,6 +182,15 @@ def test_a_task_suite_from_elsewhere_runs(tmp_path, capsys, session_sandboxes) -
     assert set(rows["task_id"]) == {"my-sales-task"} and (rows["status"] == "ok").all()
     assert config["options"]["task_dir"] == str((tmp_path / "my-tasks").resolve())
     assert any(t.startswith("task:my-sales-task@") for t in config["templates"]["agentic"])
+    # Replay finds the task where the run took it, with no HARNESS_TASK_DIR set.
+    sample = rows.iloc[0]
+    logs = ["--log-dir", str(tmp_path / "runs")]
+    replay = CliRunner().invoke(
+        _debug_group(),
+        ["debug", "my-sales-task", "--replay", info.run_id, sample["trial_id"][:12], *logs],
+    )
+    assert replay.exit_code == 0, replay.output
+    assert "replayed identically" in replay.output
     assert set(session_sandboxes.containers()) <= before
 
 

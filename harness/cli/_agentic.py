@@ -39,10 +39,10 @@ class CommandFailed(click.ClickException):
         self.exit_code = exit_code
 
 
-def _load_task(task_id: str) -> Any:
+def _load_task(task_id: str, root: str | None = None) -> Any:
     import tasks
 
-    everything = tasks.load_tasks()
+    everything = tasks.load_tasks(root)
     found = [t for t in everything if t.id == task_id]
     if not found:
         known = ", ".join(t.id for t in everything)
@@ -110,10 +110,14 @@ def _recorded(run: str, sample: str, log_dir: Path | None) -> tuple[dict[str, An
                 "give a (longer) trial id"
             )
         steps = store.records_df("agent_step")
-        entity_set = store.meta().get("config", {}).get("entities", "default")
+        config = store.meta().get("config", {})
     finally:
         store.close()
-    row = {**samples[0], "entity_set": entity_set}
+    row = {
+        **samples[0],
+        "entity_set": config.get("entities", "default"),
+        "task_dir": (config.get("options") or {}).get("task_dir"),
+    }
     if steps.empty:
         return row, []
     mine = steps[steps["trial_id"] == row["trial_id"]].sort_values("idx")
@@ -173,10 +177,13 @@ def debug(
 ) -> None:
     """Start TASK's container, show its framed prompt, then open a shell in it (or run --exec,
     or --replay a stored sample). The container is removed at the end, whatever happens."""
-    task = _load_task(task_id)
     recorded: list[dict] = []
+    row: dict[str, Any] = {}
     if replay:
         row, recorded = _recorded(replay[0], replay[1], log_dir)
+    # A replayed sample's task comes from where its run took it (--task-dir), not from here.
+    task = _load_task(task_id, row.get("task_dir"))
+    if replay:
         if row.get("task_id") != task.id:
             raise UsageError(
                 f"sample {row['trial_id']} is of task {row.get('task_id')}, not {task.id}"
