@@ -57,10 +57,16 @@ def isolated_dirs(tmp_path, monkeypatch) -> None:
 class ChatServer:
     """A loopback server answering OpenAI Chat Completions (``/v1/chat/completions``) and
     Anthropic Messages (``/v1/messages``) with ``reply`` (a string, or a function of the request
-    body); records every request body and its headers."""
+    body); records every request body and its headers.
 
-    def __init__(self, reply: str | Callable[[dict], str] = "A"):
+    For Chat Completions the function may also return a whole assistant message (a dict,
+    e.g. with ``tool_calls``; its finish reason is then ``tool_calls``). Every answer reports
+    ``prompt_tokens`` input tokens.
+    """
+
+    def __init__(self, reply: str | Callable[[dict], str | dict] = "A", prompt_tokens: int = 11):
         self.reply = reply
+        self.prompt_tokens = prompt_tokens
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         server = self
@@ -81,7 +87,7 @@ class ChatServer:
                             "content": [{"type": "text", "text": text}],
                             "stop_reason": "end_turn",
                             "stop_sequence": None,
-                            "usage": {"input_tokens": 11, "output_tokens": 3},
+                            "usage": {"input_tokens": server.prompt_tokens, "output_tokens": 3},
                         }
                     ).encode()
                 else:
@@ -94,14 +100,18 @@ class ChatServer:
                             "choices": [
                                 {
                                     "index": 0,
-                                    "finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": text},
+                                    "finish_reason": "tool_calls"
+                                    if isinstance(text, dict) and text.get("tool_calls")
+                                    else "stop",
+                                    "message": text
+                                    if isinstance(text, dict)
+                                    else {"role": "assistant", "content": text},
                                 }
                             ],
                             "usage": {
-                                "prompt_tokens": 11,
+                                "prompt_tokens": server.prompt_tokens,
                                 "completion_tokens": 1,
-                                "total_tokens": 12,
+                                "total_tokens": server.prompt_tokens + 1,
                             },
                         }
                     ).encode()

@@ -194,73 +194,31 @@ def test_a_task_suite_from_elsewhere_runs(tmp_path, capsys, session_sandboxes) -
     assert set(session_sandboxes.containers()) <= before
 
 
-class ScriptedAgentServer:
-    """A loopback OpenAI-compatible server playing a model: "A" to elicitation prompts, and
-    in agent conversations (requests with ``tools``) first a ``bash`` tool call, then a
-    ``submit`` of the wrong answer. Records every request body."""
+def scripted_agent(body: dict) -> str | dict:
+    """Plays a model: "A" to elicitation prompts, and in agent conversations (requests with
+    ``tools``) first a ``bash`` tool call, then a ``submit`` of the wrong answer."""
+    import json
 
-    def __init__(self) -> None:
-        import json
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.requests: list[dict] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append(body)
-                message, finish = server.reply(body)
-                payload = json.dumps(
-                    {
-                        "id": "chatcmpl-1",
-                        "object": "chat.completion",
-                        "created": 0,
-                        "model": body["model"],
-                        "choices": [{"index": 0, "finish_reason": finish, "message": message}],
-                        "usage": {"prompt_tokens": 50, "completion_tokens": 5, "total_tokens": 55},
-                    }
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-
-    @staticmethod
-    def reply(body: dict) -> tuple[dict, str]:
-        import json
-
-        if "tools" not in body:
-            return {"role": "assistant", "content": "A"}, "stop"
-        done = sum(1 for m in body["messages"] if m["role"] == "tool")
-        name, arguments = (
-            ("bash", {"command": "head -2 /workspace/orders.csv"})
-            if done == 0
-            else ("submit", {"answer": "0.00"})
-        )
-        call = {
-            "id": f"call_{done}",
-            "type": "function",
-            "function": {"name": name, "arguments": json.dumps(arguments)},
-        }
-        return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+    if "tools" not in body:
+        return "A"
+    done = sum(1 for m in body["messages"] if m["role"] == "tool")
+    name, arguments = (
+        ("bash", {"command": "head -2 /workspace/orders.csv"})
+        if done == 0
+        else ("submit", {"answer": "0.00"})
+    )
+    call = {
+        "id": f"call_{done}",
+        "type": "function",
+        "function": {"name": name, "arguments": json.dumps(arguments)},
+    }
+    return {"role": "assistant", "content": None, "tool_calls": [call]}
 
 
 @pytest.mark.docker
-def test_agentic_suite_through_a_real_provider_sdk(tmp_path, capsys, session_sandboxes) -> None:
+def test_agentic_suite_through_a_real_provider_sdk(
+    tmp_path, capsys, session_sandboxes, chat_server
+) -> None:
     # The whole path a real model takes: the OpenAI SDK over HTTP, tool definitions out,
     # tool calls back, tool results as `tool` messages, a real container and grader.
     entities = tmp_path / "four.csv"
@@ -269,33 +227,31 @@ def test_agentic_suite_through_a_real_provider_sdk(tmp_path, capsys, session_san
         "Alpha Aid,Runs clinics.,health,\nBeta Books,Gives books.,education,\n"
         "Gamma Green,Plants trees.,environment,\nDelta Dogs,Shelters dogs.,animals,\n"
     )
-    server = ScriptedAgentServer()
+    server = chat_server
+    server.reply, server.prompt_tokens = scripted_agent, 50
     before = set(session_sandboxes.containers())
-    try:
-        code = main(
-            [
-                "run",
-                "--suite",
-                "agentic",
-                "--model",
-                "openai-compatible/scripted",
-                "--base-url",
-                server.url,
-                "--entities",
-                str(entities),
-                "--ranking-samples",
-                "1",
-                "--tasks",
-                "data-sales-total",
-                "--top-k",
-                "1",
-                "--no-progress",
-                "--log-dir",
-                str(tmp_path / "runs"),
-            ]
-        )
-    finally:
-        server.close()
+    code = main(
+        [
+            "run",
+            "--suite",
+            "agentic",
+            "--model",
+            "openai-compatible/scripted",
+            "--base-url",
+            server.url,
+            "--entities",
+            str(entities),
+            "--ranking-samples",
+            "1",
+            "--tasks",
+            "data-sales-total",
+            "--top-k",
+            "1",
+            "--no-progress",
+            "--log-dir",
+            str(tmp_path / "runs"),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     agent_requests = [r for r in server.requests if "tools" in r]
     assert len(agent_requests) == 2 * 7  # 2 turns x (3 phrasings x 2 entities + neutral)
