@@ -7,7 +7,8 @@ graded by the task's own hidden grader.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 from rich.console import Console
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TOP_K = 5
 GROUPS = ("top", "bottom", "neutral")
+T = TypeVar("T")
 
 
 class AgenticProbe:
@@ -138,30 +140,14 @@ class AgenticProbe:
         They can only be left by a process of this run that was killed outright (``kill
         -9``: no ``finally`` ran); the run lock guarantees no live process owns them now.
         """
-        if self.provider != "docker":
-            return
-        if run_id not in self._swept:
-
-            async def sweep() -> None:
-                import envs
-
-                removed = await asyncio.to_thread(envs.cleanup, run_id)
-                if removed:
-                    Console(stderr=True).print(
-                        f"removed {removed} container(s) and network(s) left by an earlier, "
-                        f"killed process of run {run_id}"
-                    )
-
-            self._swept[run_id] = asyncio.ensure_future(sweep())
-        await asyncio.shield(self._swept[run_id])
+        if self.provider == "docker":
+            await _once(self._swept, run_id, lambda: _remove_leftovers(run_id))
 
     async def _image(self, task: Any) -> str:
         """The task's image, built at most once per run however many samples wait for it."""
         import tasks
 
-        if task.id not in self._images:
-            self._images[task.id] = asyncio.ensure_future(tasks.task_image(task))
-        return await asyncio.shield(self._images[task.id])
+        return await _once(self._images, task.id, lambda: tasks.task_image(task))
 
     def render(self, task: Any, template: PromptTemplate, entity: Any | None) -> str:
         """The first user message: the task prompt inside its framing."""
@@ -250,6 +236,29 @@ class AgenticProbe:
 
 
 probe("agentic")(AgenticProbe)
+
+
+async def _once(
+    started: dict[str, asyncio.Future[T]], key: str, make: Callable[[], Awaitable[T]]
+) -> T:
+    """Await ``make()`` started only by the first caller for ``key``; later callers share it.
+
+    Shielded: a cancelled sample must not cancel the work other samples wait for.
+    """
+    if key not in started:
+        started[key] = asyncio.ensure_future(make())
+    return await asyncio.shield(started[key])
+
+
+async def _remove_leftovers(run_id: str) -> None:
+    import envs
+
+    removed = await asyncio.to_thread(envs.cleanup, run_id)
+    if removed:
+        Console(stderr=True).print(
+            f"removed {removed} container(s) and network(s) left by an earlier, "
+            f"killed process of run {run_id}"
+        )
 
 
 def _sim_hint(
