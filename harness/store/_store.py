@@ -7,6 +7,9 @@ Layout of ``runs/<run-id>/run.sqlite`` (WAL):
   resumed run can never store a trial twice.
 - ``calls``: every model call of a trial (request, response, usage, latency, error).
 - ``records``: sub-rows of a trial, by kind (e.g. each refusal attempt, agent transcript steps).
+- ``spend``: an append-only ledger of what each trial's calls cost (US dollars), written with
+  the trial; never deleted when an errored trial is re-run or a trial is cut short by a budget
+  cap, so the money spent in every session of a run can be summed for its budget.
 
 A trial's sample, calls and records are written in one transaction: after a crash a trial is
 either wholly in the store or absent (and re-run on resume).
@@ -56,7 +59,14 @@ CREATE TABLE IF NOT EXISTS calls (
     input_tokens INTEGER,
     output_tokens INTEGER,
     cached INTEGER,
+    cost REAL,
     PRIMARY KEY (trial_id, idx)
+);
+CREATE TABLE IF NOT EXISTS spend (
+    trial_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    cost REAL NOT NULL,
+    at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS records (
     trial_id TEXT NOT NULL,
@@ -82,6 +92,8 @@ class CallRecord:
     input_tokens: int = 0
     output_tokens: int = 0
     cached: bool = False
+    cost: float | None = None
+    """US dollars, from the reported usage (None when the model has no price)."""
 
 
 @dataclass
@@ -98,6 +110,18 @@ class TrialOutcome:
     records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     started: float = 0.0
     completed: float = 0.0
+    keep: bool = True
+    """False for a trial cut short (by a budget cap): only its spend is written, so it is
+    absent from the samples and runs again on resume."""
+
+    @property
+    def spend(self) -> dict[str, float]:
+        """What this trial's calls cost, by model (cache hits cost nothing)."""
+        totals: dict[str, float] = {}
+        for call in self.calls:
+            if call.cost and not call.cached:
+                totals[call.model] = totals.get(call.model, 0.0) + call.cost
+        return totals
 
 
 def _dumps(value: Any) -> str:
@@ -161,6 +185,10 @@ class RunStore:
         # commits, and a lost trial is simply re-run on resume.
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(calls)")}
+        if "cost" not in columns:
+            # Runs made before per-call costs were recorded.
+            db.execute("ALTER TABLE calls ADD COLUMN cost REAL")
         return db
 
     def claim(self) -> None:
@@ -216,6 +244,12 @@ class RunStore:
         db.execute("BEGIN")
         try:
             for o in outcomes:
+                db.executemany(
+                    "INSERT INTO spend VALUES (?,?,?,?)",
+                    [(o.trial_id, m, cost, o.completed) for m, cost in o.spend.items()],
+                )
+                if not o.keep:
+                    continue
                 existing = db.execute(
                     "SELECT status FROM samples WHERE trial_id=?", (o.trial_id,)
                 ).fetchone()
@@ -238,7 +272,9 @@ class RunStore:
                     ),
                 )
                 db.executemany(
-                    "INSERT INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO calls (trial_id, idx, role, model, request, response, error, "
+                    "latency, input_tokens, output_tokens, cached, cost) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     [
                         (
                             o.trial_id,
@@ -252,6 +288,7 @@ class RunStore:
                             c.input_tokens,
                             c.output_tokens,
                             int(c.cached),
+                            c.cost,
                         )
                         for i, c in enumerate(o.calls)
                     ],
@@ -275,6 +312,13 @@ class RunStore:
         return {
             row[0] for row in self._db.execute("SELECT trial_id FROM samples WHERE status='ok'")
         }
+
+    def spent(self, model: str | None = None) -> float:
+        """US dollars spent on this run's calls in every session (from the spend ledger)."""
+        query, params = "SELECT COALESCE(SUM(cost), 0) FROM spend", ()
+        if model is not None:
+            query, params = query + " WHERE model=?", (model,)
+        return float(self._db.execute(query, params).fetchone()[0])
 
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -329,6 +373,6 @@ class RunStore:
     def calls_df(self) -> pd.DataFrame:
         return pd.read_sql_query(
             "SELECT trial_id, idx, role, model, request, response, error, latency, input_tokens, "
-            "output_tokens, cached FROM calls ORDER BY trial_id, idx",
+            "output_tokens, cached, cost FROM calls ORDER BY trial_id, idx",
             self._db,
         )
