@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import RunConfig, environment_versions, redact
-from harness.entities import EntityMatcher, load_entity_set
+from harness.entities import EntityMatcher, EntitySet, read_entity_set
 from harness.errors import ConfigError, HarnessError, UsageError
 from harness.model import (
     Accountant,
@@ -131,7 +131,19 @@ def build_models(
     return models
 
 
-def prepare(config: RunConfig) -> tuple[RunConfig, list[list[Probe]]]:
+@dataclass
+class PreparedRun:
+    """A validated configuration and everything built while validating it."""
+
+    config: RunConfig
+    stages: list[list[Probe]]
+    entities: EntitySet
+    warnings: list[str]
+    """Problems worth telling the user that do not stop the run (e.g. entities without a
+    description)."""
+
+
+def prepare(config: RunConfig) -> PreparedRun:
     """Validate everything that can be validated before a run directory exists."""
     suite = get_suite(config.suite)
     subject = create_provider(config.model, base_url=config.base_url, args=config.model_args)
@@ -143,7 +155,7 @@ def prepare(config: RunConfig) -> tuple[RunConfig, list[list[Probe]]]:
             f"{config.model} does not support assistant prefill, so --prefill cannot be honoured "
             "(it is native on anthropic/ models; openai-compatible servers need -M prefill=continue_final_message)"
         )
-    entity_set = load_entity_set(config.entities)
+    entity_set, entity_report = read_entity_set(config.entities)
     if config.limit is not None and config.limit < 2 and suite.limit_means == "entities":
         raise UsageError("--limit must be at least 2 entities for this suite")
     for name, value in (
@@ -171,11 +183,12 @@ def prepare(config: RunConfig) -> tuple[RunConfig, list[list[Probe]]]:
     config = config.model_copy(
         update={"templates": {p.name: p.templates for s in stages for p in s}}
     )
-    return config, stages
+    return PreparedRun(config, stages, entity_set, entity_report.warnings)
 
 
 def start_run(config: RunConfig, settings: RunSettings, *, console: Any = None) -> RunResult:
-    config, stages = prepare(config)
+    prepared = prepare(config)
+    config = prepared.config
     check_writable(settings.log_dir)
     if settings.prices:
         load_price_table(settings.prices)
@@ -195,10 +208,11 @@ def start_run(config: RunConfig, settings: RunSettings, *, console: Any = None) 
             "status": "running",
             "model_args": redact(config.model_args),
             "plan": plan,
+            "entity_set": prepared.entities.model_dump(mode="json"),
         },
     )
     store.claim()
-    return _execute(store, config, stages, settings, console)
+    return _execute(store, prepared, settings, console)
 
 
 def resume_run(
@@ -225,21 +239,23 @@ def resume_run(
                 f"run {meta['run_id']} was made with {key}={current!r}, not "
                 f"{value!r}: resume it without that option, or start a new run"
             )
-    config, stages = prepare(stored.model_copy(update={"entity_set": {}, "templates": {}}))
-    if config.digest() != meta["config_hash"]:
+    prepared = prepare(stored.model_copy(update={"entity_set": {}, "templates": {}}))
+    if prepared.config.digest() != meta["config_hash"]:
         store.close()
         raise UsageError(
             f"run {meta['run_id']} cannot be resumed: its entity set or templates changed since "
             "it started (the configuration hash differs)"
         )
     store.set_meta(status="running", resumed=datetime.now(UTC).isoformat(timespec="seconds"))
-    return _execute(store, config, stages, settings, console, resumed=True)
+    if "entity_set" not in meta:
+        # Runs made before the set was stored; the hash check above says it is the same set.
+        store.set_meta(entity_set=prepared.entities.model_dump(mode="json"))
+    return _execute(store, prepared, settings, console, resumed=True)
 
 
 def _execute(
     store: RunStore,
-    config: RunConfig,
-    stages: list[list[Probe]],
+    prepared: PreparedRun,
     settings: RunSettings,
     console: Any,
     resumed: bool = False,
@@ -247,6 +263,9 @@ def _execute(
     from rich.console import Console
 
     console = console or Console(stderr=True)
+    for warning in prepared.warnings:
+        console.print(f"harness: warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+    config, stages = prepared.config, prepared.stages
     meta = store.meta()
     accountant = Accountant(load_price_table(settings.prices) if settings.prices else None)
     started = time.perf_counter()
@@ -257,8 +276,8 @@ def _execute(
         run = RunContext(
             run_id=meta["run_id"],
             config=config,
-            entities=(entities := load_entity_set(config.entities)),
-            matcher=EntityMatcher(entities),
+            entities=prepared.entities,
+            matcher=EntityMatcher(prepared.entities),
             models=models,
             store=store,
             max_sandboxes=settings.max_sandboxes,
