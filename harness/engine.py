@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import RunConfig, environment_versions, redact
-from harness.entities import EntityMatcher, load_entity_set
+from harness.entities import EntityMatcher, EntitySet, read_entity_set
 from harness.errors import ConfigError, HarnessError, UsageError
 from harness.model import (
     Accountant,
@@ -147,7 +147,19 @@ def build_models(
     return models
 
 
-def prepare(config: RunConfig, *, need_keys: bool = True) -> tuple[RunConfig, list[list[Probe]]]:
+@dataclass
+class Preparation:
+    """A validated configuration and everything built while validating it."""
+
+    config: RunConfig
+    stages: list[list[Probe]]
+    entities: EntitySet
+    warnings: list[str]
+    """Problems worth telling the user that do not stop the run (e.g. entities without a
+    description)."""
+
+
+def prepare(config: RunConfig, *, need_keys: bool = True) -> Preparation:
     """Validate everything that can be validated before a run directory exists.
 
     ``need_keys=False`` (a cost preview) checks model names and arguments but not API keys.
@@ -164,7 +176,7 @@ def prepare(config: RunConfig, *, need_keys: bool = True) -> tuple[RunConfig, li
             f"{config.model} does not support assistant prefill, so --prefill cannot be honoured "
             "(it is native on anthropic/ models; openai-compatible servers need -M prefill=continue_final_message)"
         )
-    entity_set = load_entity_set(config.entities)
+    entity_set, entity_report = read_entity_set(config.entities)
     if config.limit is not None and config.limit < 2 and suite.limit_means == "entities":
         raise UsageError("--limit must be at least 2 entities for this suite")
     for name, value in (
@@ -192,7 +204,7 @@ def prepare(config: RunConfig, *, need_keys: bool = True) -> tuple[RunConfig, li
     config = config.model_copy(
         update={"templates": {p.name: p.templates for s in stages for p in s}}
     )
-    return config, stages
+    return Preparation(config, stages, entity_set, entity_report.warnings)
 
 
 @dataclass
@@ -200,11 +212,18 @@ class PreparedRun:
     """A run whose directory exists and whose plan is ready: what :func:`execute_runs` runs."""
 
     store: RunStore
-    config: RunConfig
-    stages: list[list[Probe]]
+    preparation: Preparation
     resumed: bool = False
     label: str = ""
     """The model's label within a study (empty for a single run)."""
+
+    @property
+    def config(self) -> RunConfig:
+        return self.preparation.config
+
+    @property
+    def stages(self) -> list[list[Probe]]:
+        return self.preparation.stages
 
 
 def create_run(
@@ -217,7 +236,8 @@ def create_run(
 ) -> PreparedRun:
     """Validate ``config`` and create its run directory (``directory``, or a new id under the
     log directory). Nothing is written when validation fails."""
-    config, stages = prepare(config)
+    preparation = prepare(config)
+    config = preparation.config
     check_writable(settings.log_dir)
     if settings.prices:
         price_table(settings.prices)
@@ -242,10 +262,11 @@ def create_run(
             "status": "pending",
             "model_args": redact(config.model_args),
             "plan": plan,
+            "entity_set": preparation.entities.model_dump(mode="json"),
             **(extra_meta or {}),
         },
     )
-    return PreparedRun(store, config, stages, label=label)
+    return PreparedRun(store, preparation, label=label)
 
 
 def reopen_run(directory: Path, overrides: dict[str, Any], *, label: str = "") -> PreparedRun:
@@ -270,17 +291,20 @@ def reopen_run(directory: Path, overrides: dict[str, Any], *, label: str = "") -
                 f"{value!r}: resume it without that option, or start a new run"
             )
     try:
-        config, stages = prepare(stored.model_copy(update={"entity_set": {}, "templates": {}}))
+        preparation = prepare(stored.model_copy(update={"entity_set": {}, "templates": {}}))
     except HarnessError:
         store.close()
         raise
-    if config.digest() != meta["config_hash"]:
+    if preparation.config.digest() != meta["config_hash"]:
         store.close()
         raise UsageError(
             f"run {meta['run_id']} cannot be resumed: its entity set or templates changed since "
             "it started (the configuration hash differs)"
         )
-    return PreparedRun(store, config, stages, resumed=True, label=label)
+    if "entity_set" not in meta:
+        # Runs made before the set was stored; the hash check above says it is the same set.
+        store.set_meta(entity_set=preparation.entities.model_dump(mode="json"))
+    return PreparedRun(store, preparation, resumed=True, label=label)
 
 
 def start_run(config: RunConfig, settings: RunSettings, *, console: Any = None) -> RunResult:
@@ -349,6 +373,10 @@ async def _execute(
     isolate: bool,
 ) -> RunResult:
     store, config = prepared.store, prepared.config
+    for warning in prepared.preparation.warnings:
+        progress.console.print(
+            f"harness: warning: {warning}", markup=False, highlight=False, soft_wrap=True
+        )
     store.claim()
     meta = store.meta()
     now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -372,8 +400,8 @@ async def _execute(
         run = RunContext(
             run_id=meta["run_id"],
             config=config,
-            entities=(entities := load_entity_set(config.entities)),
-            matcher=EntityMatcher(entities),
+            entities=prepared.preparation.entities,
+            matcher=EntityMatcher(prepared.preparation.entities),
             models=models,
             store=store,
             max_sandboxes=settings.max_sandboxes,

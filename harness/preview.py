@@ -23,7 +23,7 @@ from rich.table import Table
 
 from harness.config import RunConfig
 from harness.engine import RunSettings, prepare
-from harness.entities import EntityMatcher, load_entity_set
+from harness.entities import EntityMatcher
 from harness.errors import UsageError
 from harness.model import Price, PriceTable, price_table, token_counter
 from harness.probes import CallProfile, PreviewCall, RunContext
@@ -248,8 +248,8 @@ def _even_sample(items: list[Any], size: int) -> list[Any]:
 def preview_model(
     config: RunConfig, label: str, prices: PriceTable, pilot: Pilot | None
 ) -> ModelPreview:
-    config, stages = prepare(config, need_keys=False)
-    entities = load_entity_set(config.entities)
+    preparation = prepare(config, need_keys=False)
+    config, stages, entities = preparation.config, preparation.stages, preparation.entities
     run = RunContext(
         run_id="preview",
         config=config,

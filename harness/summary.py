@@ -199,7 +199,10 @@ def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
 
 
 def entity_names(meta: dict) -> dict[str, str]:
-    """Entity id -> display name for a run's entity set."""
+    """Entity id -> display name for a run's entity set (as stored with the run, so a user
+    file changed or moved since does not matter; runs made before sets were stored re-read it)."""
+    if stored := (meta.get("entity_set") or {}).get("entities"):
+        return {e["id"]: e["name"] for e in stored}
     from harness.entities import load_entity_set
 
     return {e.id: e.name for e in load_entity_set(meta["config"]["entities"])}

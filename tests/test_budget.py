@@ -363,7 +363,7 @@ def test_dry_run_counts_the_rendered_prompts_and_prices_them(tmp_path) -> None:
     from harness.entities import EntityMatcher, load_entity_set
     from harness.probes import RunContext
 
-    prepared, _ = prepare(config, need_keys=False)
+    prepared = prepare(config, need_keys=False).config
     entities = load_entity_set("default")
     run = RunContext("x", prepared, entities, EntityMatcher(entities), {}, None, preview=True)  # type: ignore[arg-type]
     probe = create_probe("pairwise", prepared)

@@ -18,6 +18,7 @@ from harness.store import default_log_dir
 
 if TYPE_CHECKING:
     from harness.engine import RunSettings
+    from harness.entities import EntitySet, LoadReport
 
 # Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
 console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -96,7 +97,8 @@ def cli() -> None:
     envvar="HARNESS_ENTITIES",
     default="default",
     show_default=True,
-    help="Entity set: a built-in name or a CSV/YAML file.",
+    help="Entity set: a built-in name or a CSV/YAML file (only a name column is required; "
+    "`harness entities FILE` shows how it is read).",
 )
 @click.option(
     "--samples",
@@ -486,8 +488,8 @@ def models() -> None:
 @cli.command()
 @click.argument("name", required=False)
 def entities(name: str | None) -> None:
-    """List the built-in entity sets, or the entities of one set (name or file)."""
-    from harness.entities import list_entity_sets, load_entity_set
+    """List the built-in entity sets, or show what was read from one set (name or file)."""
+    from harness.entities import list_entity_sets, read_entity_set
 
     if name is None:
         table = Table("set", "version", "entities", "categories", "hash")
@@ -501,13 +503,84 @@ def entities(name: str | None) -> None:
             )
         console.print(table)
         return
-    entity_set = load_entity_set(name)
-    table = Table(
-        "id", "name", "category", "aliases", title=f"{entity_set.id} v{entity_set.version}"
-    )
+    entity_set, report = read_entity_set(name)
+    for line in _entity_report_lines(entity_set, report):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    metadata = entity_set.metadata_fields
+    partly_derived = "id" not in report.absent
+    table = Table(title=f"{entity_set.id} v{entity_set.version}")
+    # Ids are what results use: never cut or wrapped; descriptions are cut to one line.
+    table.add_column("id", no_wrap=True)
+    table.add_column("name", min_width=28)
+    table.add_column("category", overflow="fold")
+    table.add_column("aliases", overflow="fold")
+    table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=36)
+    if metadata:
+        table.add_column("metadata", overflow="fold")
     for entity in entity_set:
-        table.add_row(entity.id, entity.name, entity.category, ", ".join(entity.aliases))
+        derived = partly_derived and entity.id in report.derived_ids
+        defaulted = entity.id in report.default_category
+        row = [
+            entity.id + (" (derived)" if derived else ""),
+            entity.name,
+            entity.category + (" (default)" if defaulted else ""),
+            ", ".join(entity.aliases),
+            " ".join(entity.description.split()) or "(none)",
+        ]
+        if metadata:
+            row.append("\n".join(f"{k}: {v}" for k, v in entity.metadata.items()))
+        table.add_row(*row)
     console.print(table)
+    for warning in report.warnings:
+        err_console.print(
+            f"harness: warning: {warning}", markup=False, highlight=False, soft_wrap=True
+        )
+
+
+def _entity_report_lines(entity_set: EntitySet, report: LoadReport) -> list[str]:
+    """What ``harness entities`` says about a set before listing it: how the file was read,
+    which optional fields it lacks and what the harness did instead, what it kept."""
+    from harness.entities import UNCATEGORISED
+
+    how = [report.format]
+    if report.delimiter is not None:
+        how.append(f"delimiter {report.delimiter!r}")
+    how += [report.encoding, f"{report.line_endings} line endings"]
+    lines = [
+        f"read {report.source}: {', '.join(how)}",
+        f"set {entity_set.id} version {entity_set.version}: {len(entity_set)} entities, "
+        f"{len(entity_set.categories)} categories, content hash {entity_set.content_hash}",
+        f"{'columns' if report.format == 'CSV' else 'fields'}: {', '.join(report.fields)}",
+    ]
+    instead = {
+        "description": "no description (prompts show none)",
+        "category": f"category {UNCATEGORISED!r} for all",
+        "aliases": "no aliases",
+        "id": "ids derived from names",
+    }
+    if report.absent:
+        absent = "; ".join(f"{f} -> {instead[f]}" for f in report.absent)
+        lines.append(
+            f"optional {'columns' if report.format == 'CSV' else 'fields'} absent: {absent}"
+        )
+    defaults = []
+    if report.default_category and "category" not in report.absent:
+        defaults.append(f"category {UNCATEGORISED!r} for {len(report.default_category)}")
+    if report.no_description and "description" not in report.absent:
+        defaults.append(f"no description for {len(report.no_description)}")
+    if report.derived_ids and "id" not in report.absent:
+        defaults.append(f"id derived from the name for {len(report.derived_ids)}")
+    if defaults:
+        lines.append(f"defaults applied: {'; '.join(defaults)}")
+    if entity_set.metadata_fields:
+        lines.append(
+            "metadata kept (exported with samples as entity_meta_<field>, "
+            f"entity_a_meta_<field>, ...): "
+            f"{', '.join(entity_set.metadata_fields)}"
+        )
+    if report.ignored:
+        lines.append(f"ignored: {', '.join(report.ignored)}")
+    return lines
 
 
 @cli.command()

@@ -102,6 +102,10 @@ class Run:
     def calls(self) -> pd.DataFrame:
         return self._store.calls_df()
 
+    def entities(self) -> pd.DataFrame:
+        """The entity set the run used, with ``meta_<field>`` columns for metadata."""
+        return self._store.entities_df()
+
     def close(self) -> None:
         self._store.close()
 

@@ -2,7 +2,8 @@
 
 Layout of ``runs/<run-id>/run.sqlite`` (WAL):
 
-- ``meta``: the run's configuration, its hash, package versions, status.
+- ``meta``: the run's configuration, its hash, package versions, status, and the entity set
+  the run used (``entity_set``: every entity with its metadata).
 - ``samples``: one row per completed trial (primary key: the trial's content id), so a
   resumed run can never store a trial twice.
 - ``calls``: every model call of a trial (request, response, usage, latency, error).
@@ -34,6 +35,9 @@ from harness.errors import ConfigError, HarnessError
 DB_NAME = "run.sqlite"
 LOCK_NAME = "run.lock"
 SCHEMA_VERSION = "1"
+
+ENTITY_COLUMNS = ("entity", "entity_a", "entity_b")
+"""Sample columns that hold an entity id; each gets the entity's metadata next to it."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -347,13 +351,34 @@ class RunStore:
             }
 
     def samples_df(self, probe: str | None = None) -> pd.DataFrame:
-        """One row per trial: its key fields (entities, order, template, sample...) and result."""
+        """One row per trial: its key fields (entities, order, template, sample...) and result.
+
+        When the run's entities carry metadata (extra columns of a user entity file), every
+        entity column (``entity``, ``entity_a``, ``entity_b``) is followed by one column per
+        metadata field, ``<column>_meta_<field>`` (e.g. ``entity_a_meta_region``), empty where
+        the entity has no value or the row no entity.
+        """
         frame = pd.DataFrame(list(self.iter_samples(probe)))
         if not frame.empty:
             meta = self.meta()
             frame.insert(0, "run_id", meta.get("run_id"))
             frame.insert(1, "model", meta.get("config", {}).get("model"))
+            frame = _with_entity_metadata(frame, meta.get("entity_set") or {})
         return frame
+
+    def entities_df(self) -> pd.DataFrame:
+        """The run's entity set, one row per entity: id, name, description, category, aliases
+        and ``meta_<field>`` per metadata field. Empty for runs made before sets were stored."""
+        entities = (self.meta().get("entity_set") or {}).get("entities", [])
+        fields = _metadata_fields(entities)
+        rows = [
+            {
+                **{k: e[k] for k in ("id", "name", "description", "category", "aliases")},
+                **{f"meta_{f}": e.get("metadata", {}).get(f) for f in fields},
+            }
+            for e in entities
+        ]
+        return pd.DataFrame(rows)
 
     def record_kinds(self) -> list[str]:
         return [
@@ -376,3 +401,24 @@ class RunStore:
             "output_tokens, cached, cost FROM calls ORDER BY trial_id, idx",
             self._db,
         )
+
+
+def _metadata_fields(entities: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(f for e in entities for f in e.get("metadata", {})))
+
+
+def _with_entity_metadata(frame: pd.DataFrame, entity_set: dict[str, Any]) -> pd.DataFrame:
+    entities = entity_set.get("entities", [])
+    fields = _metadata_fields(entities)
+    if not fields:
+        return frame
+    metadata = {e["id"]: e.get("metadata", {}) for e in entities}
+    parts: list[pd.DataFrame | pd.Series] = []
+    for column in frame.columns:
+        parts.append(frame[column])
+        if column in ENTITY_COLUMNS:
+            ids = frame[column]
+            for f in fields:
+                values = ids.map(lambda i, f=f: metadata.get(i, {}).get(f))  # type: ignore[misc]
+                parts.append(values.rename(f"{column}_meta_{f}"))
+    return pd.concat(parts, axis=1)
