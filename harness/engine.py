@@ -22,6 +22,7 @@ from harness.errors import ConfigError, HarnessError, UsageError
 from harness.model import (
     Accountant,
     ConcurrencyLimits,
+    GenerateConfig,
     Model,
     ModelError,
     ResponseCache,
@@ -140,9 +141,13 @@ def prepare(config: RunConfig) -> tuple[RunConfig, list[list[Probe]]]:
             create_provider(name)
     if config.options.get("prefill") and not subject.supports_prefill:
         raise UsageError(
-            f"{config.model} does not support assistant prefill, so --prefill cannot be honoured "
+            subject.prefill_refusal
+            or f"{config.model} does not support assistant prefill, so --prefill cannot be honoured "
             "(it is native on anthropic/ models; openai-compatible servers need -M prefill=continue_final_message)"
         )
+    subject.check_config(
+        GenerateConfig(temperature=config.temperature, max_tokens=config.max_tokens)
+    )
     entity_set = load_entity_set(config.entities)
     if config.limit is not None and config.limit < 2 and suite.limit_means == "entities":
         raise UsageError("--limit must be at least 2 entities for this suite")
@@ -278,6 +283,7 @@ def _execute(
                 "retries": t.retries,
                 "input_tokens": t.usage.input_tokens,
                 "output_tokens": t.usage.output_tokens,
+                "reasoning_tokens": t.usage.reasoning_tokens,
                 "cost_usd": t.cost,
             }
             for name, t in accountant.totals.items()

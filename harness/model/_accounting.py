@@ -21,6 +21,9 @@ class Price:
     output_per_mtok: float
 
     def cost(self, usage: Usage) -> float:
+        # Reasoning tokens are billed as output and are already inside output_tokens
+        # (OpenAI's completion_tokens and Anthropic's output_tokens both include them), so
+        # they are priced once, at the output rate.
         return (
             usage.input_tokens * self.input_per_mtok + usage.output_tokens * self.output_per_mtok
         ) / 1e6

@@ -5,7 +5,8 @@ Layout of ``runs/<run-id>/run.sqlite`` (WAL):
 - ``meta``: the run's configuration, its hash, package versions, status.
 - ``samples``: one row per completed trial (primary key: the trial's content id), so a
   resumed run can never store a trial twice.
-- ``calls``: every model call of a trial (request, response, usage, latency, error).
+- ``calls``: every model call of a trial (request, response, usage, latency, error), with
+  the model's reasoning in a column of its own, apart from the answer.
 - ``records``: sub-rows of a trial, by kind (e.g. each refusal attempt, agent transcript steps).
 
 A trial's sample, calls and records are written in one transaction: after a crash a trial is
@@ -30,7 +31,9 @@ from harness.errors import ConfigError, HarnessError
 
 DB_NAME = "run.sqlite"
 LOCK_NAME = "run.lock"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+"""2 added ``calls.reasoning`` and ``calls.reasoning_tokens``. A version-1 store gains the
+two (nullable) columns when it is opened, so old runs still open, resume and export."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,6 +59,8 @@ CREATE TABLE IF NOT EXISTS calls (
     input_tokens INTEGER,
     output_tokens INTEGER,
     cached INTEGER,
+    reasoning TEXT,
+    reasoning_tokens INTEGER,
     PRIMARY KEY (trial_id, idx)
 );
 CREATE TABLE IF NOT EXISTS records (
@@ -82,6 +87,30 @@ class CallRecord:
     input_tokens: int = 0
     output_tokens: int = 0
     cached: bool = False
+    reasoning: str | None = None
+    """The model's thinking (``ModelResponse.reasoning``). Stored here only: ``response``
+    holds the rest of the response, without it."""
+    reasoning_tokens: int = 0
+    """The part of ``output_tokens`` spent on reasoning, as the provider reported it."""
+
+
+_CALL_COLUMNS = (
+    "trial_id",
+    "idx",
+    "role",
+    "model",
+    "request",
+    "response",
+    "error",
+    "latency",
+    "input_tokens",
+    "output_tokens",
+    "cached",
+    "reasoning",
+    "reasoning_tokens",
+)
+_ADDED_CALL_COLUMNS = {"reasoning": "TEXT", "reasoning_tokens": "INTEGER"}
+"""Columns newer than schema version 1, added to older stores when they are opened."""
 
 
 @dataclass
@@ -161,6 +190,14 @@ class RunStore:
         # commits, and a lost trial is simply re-run on resume.
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
+        present = {row[1] for row in db.execute("PRAGMA table_info(calls)")}
+        for column, kind in _ADDED_CALL_COLUMNS.items():
+            if column not in present:
+                # Additive and instant in SQLite: existing rows read NULL, nothing is rewritten.
+                # A store that cannot be written (an archived copy) is still read: calls_df
+                # fills the column in.
+                with contextlib.suppress(sqlite3.OperationalError):
+                    db.execute(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
         return db
 
     def claim(self) -> None:
@@ -238,7 +275,8 @@ class RunStore:
                     ),
                 )
                 db.executemany(
-                    "INSERT INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO calls ({', '.join(_CALL_COLUMNS)}) "
+                    f"VALUES ({','.join('?' * len(_CALL_COLUMNS))})",
                     [
                         (
                             o.trial_id,
@@ -252,6 +290,8 @@ class RunStore:
                             c.input_tokens,
                             c.output_tokens,
                             int(c.cached),
+                            c.reasoning,
+                            c.reasoning_tokens,
                         )
                         for i, c in enumerate(o.calls)
                     ],
@@ -327,8 +367,15 @@ class RunStore:
         return pd.DataFrame(rows)
 
     def calls_df(self) -> pd.DataFrame:
-        return pd.read_sql_query(
-            "SELECT trial_id, idx, role, model, request, response, error, latency, input_tokens, "
-            "output_tokens, cached FROM calls ORDER BY trial_id, idx",
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
+        frame = pd.read_sql_query(
+            f"SELECT {', '.join(c for c in _CALL_COLUMNS if c in present)} FROM calls "
+            "ORDER BY trial_id, idx",
             self._db,
         )
+        for column in _CALL_COLUMNS:
+            if column not in frame:
+                frame[column] = None
+        # Calls stored before reasoning was recorded read NULL: they reported none.
+        frame["reasoning_tokens"] = frame["reasoning_tokens"].fillna(0).astype(int)
+        return frame[list(_CALL_COLUMNS)]
