@@ -24,6 +24,7 @@ from harness.model import (
     Budget,
     BudgetExhausted,
     ConcurrencyLimits,
+    GenerateConfig,
     Model,
     ModelError,
     PermanentModelError,
@@ -173,8 +174,13 @@ def prepare(config: RunConfig, *, need_keys: bool = True) -> Preparation:
             check_model(name, need_key=need_keys)
     if config.options.get("prefill") and subject is not None and not subject.supports_prefill:
         raise UsageError(
-            f"{config.model} does not support assistant prefill, so --prefill cannot be honoured "
+            subject.prefill_refusal
+            or f"{config.model} does not support assistant prefill, so --prefill cannot be honoured "
             "(it is native on anthropic/ models; openai-compatible servers need -M prefill=continue_final_message)"
+        )
+    if subject is not None:
+        subject.check_config(
+            GenerateConfig(temperature=config.temperature, max_tokens=config.max_tokens)
         )
     entity_set, entity_report = read_entity_set(config.entities)
     if config.limit is not None and config.limit < 2 and suite.limit_means == "entities":
@@ -426,6 +432,7 @@ async def _execute(
                 "retries": t.retries,
                 "input_tokens": t.usage.input_tokens,
                 "output_tokens": t.usage.output_tokens,
+                "reasoning_tokens": t.usage.reasoning_tokens,
                 "cost_usd": t.cost,
             }
             for name, t in accountant.totals.items()

@@ -112,18 +112,17 @@ def _is_sim(directory: Path) -> bool:
 
 
 def _usage(result: RunResult, console: Console) -> None:
+    totals = result.accountant.totals
+    # Only reasoning models report reasoning tokens; the column would be all zeros otherwise.
+    reasoning = any(t.usage.reasoning_tokens for t in totals.values())
+    columns = ["model", "calls", "cached", "retries", "errors", "input tok", "output tok"]
     table = Table(
-        "model",
-        "calls",
-        "cached",
-        "retries",
-        "errors",
-        "input tok",
-        "output tok",
+        *columns,
+        *(["of which reasoning"] if reasoning else []),
         "cost",
         title="model usage (this session)",
     )
-    for name, t in result.accountant.totals.items():
+    for name, t in totals.items():
         cost = "n/a" if t.cost is None else f"${t.cost:.4f}"
         table.add_row(
             name,
@@ -133,6 +132,7 @@ def _usage(result: RunResult, console: Console) -> None:
             str(t.errors),
             f"{t.usage.input_tokens:,}",
             f"{t.usage.output_tokens:,}",
+            *([f"{t.usage.reasoning_tokens:,}"] if reasoning else []),
             cost,
         )
     if table.row_count:

@@ -61,12 +61,19 @@ class ChatServer:
 
     For Chat Completions the function may also return a whole assistant message (a dict,
     e.g. with ``tool_calls``; its finish reason is then ``tool_calls``). Every answer reports
-    ``prompt_tokens`` input tokens.
+    ``prompt_tokens`` input tokens; ``usage`` adds or replaces Chat Completions usage fields
+    (e.g. ``completion_tokens_details`` of a reasoning model).
     """
 
-    def __init__(self, reply: str | Callable[[dict], str | dict] = "A", prompt_tokens: int = 11):
+    def __init__(
+        self,
+        reply: str | Callable[[dict], str | dict] = "A",
+        prompt_tokens: int = 11,
+        usage: dict[str, Any] | None = None,
+    ):
         self.reply = reply
         self.prompt_tokens = prompt_tokens
+        self.usage = usage or {}
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         server = self
@@ -112,6 +119,7 @@ class ChatServer:
                                 "prompt_tokens": server.prompt_tokens,
                                 "completion_tokens": 1,
                                 "total_tokens": server.prompt_tokens + 1,
+                                **server.usage,
                             },
                         }
                     ).encode()

@@ -218,6 +218,18 @@ def test_openai_compatible_prefill_uses_continue_final_message(tmp_path, chat_se
             ],
             "does not support assistant prefill",
         ),
+        (
+            ["--model", "anthropic/claude-x", "-M", "thinking_budget=2048", "--prefill", "My"],
+            "cannot take --prefill with thinking on",
+        ),
+        (
+            ["--model", "anthropic/claude-x", "-M", "thinking_budget=2048", "--max-tokens", "900"],
+            "max_tokens 900 must be larger than thinking_budget 2048",
+        ),
+        (
+            ["--model", "openai/o3", "-M", "reasoning_effort=high", "--temperature", "0.5"],
+            "accepts only the default sampling (temperature and top_p 1), not temperature=0.5",
+        ),
         (["--turns", "2"], "--turns above 1 needs --user-model"),
         (["--max-attempts", "0"], "--max-attempts must be at least 1"),
         (["--user-model", "nosuch/x"], "unknown model provider 'nosuch'"),
@@ -225,6 +237,7 @@ def test_openai_compatible_prefill_uses_continue_final_message(tmp_path, chat_se
 )
 def test_advice_option_errors(tmp_path, monkeypatch, capsys, args, message) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     assert main(["run", "--suite", "advice", *args, "--log-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1

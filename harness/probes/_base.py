@@ -102,12 +102,15 @@ class TrialContext:
                 role=role,
                 model=model.name,
                 request=request_json,
-                response=response.model_dump_json(exclude_defaults=True),
+                # The reasoning has a column of its own; it is not repeated in the response.
+                response=response.model_dump_json(exclude_defaults=True, exclude={"reasoning"}),
                 latency=response.latency,
                 input_tokens=response.usage.input_tokens,
                 output_tokens=response.usage.output_tokens,
                 cached=response.cached,
                 cost=response.cost,
+                reasoning=response.reasoning,
+                reasoning_tokens=response.usage.reasoning_tokens,
             )
         )
         return response
