@@ -54,6 +54,12 @@ class RunProgress:
             description, total=total, completed=done, errors=0, rate=0.0
         )
 
+    def grow(self, extra: int) -> None:
+        """More trials for the current stage (an adaptive probe planned another round)."""
+        if self._task is not None and extra:
+            task = next(t for t in self._progress.tasks if t.id == self._task)
+            self._progress.update(self._task, total=(task.total or 0) + extra)
+
     def advance(self, error: bool) -> None:
         if self._task is None:
             return
