@@ -13,6 +13,7 @@ from agents._tools import (
     describe_exec,
     make_tools,
     protected_hits,
+    tool_specs,
 )
 from agents._types import (
     STOP_REASONS,
@@ -48,4 +49,5 @@ __all__ = [
     "protected_hits",
     "run_agent",
     "run_tool_call",
+    "tool_specs",
 ]

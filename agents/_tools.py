@@ -156,6 +156,14 @@ def _exec_details(result: ExecResult, limit: int) -> dict[str, Any]:
     }
 
 
+TOOL_SPECS = (BASH, PYTHON, READ_FILE, WRITE_FILE, SUBMIT)
+
+
+def tool_specs() -> list[ToolSpec]:
+    """The definitions of the standard tools, as every agent request sends them."""
+    return list(TOOL_SPECS)
+
+
 def make_tools(sandbox: Sandbox, limits: AgentLimits) -> list[Tool]:
     """The five standard tools, closed over this sample's sandbox."""
     cap = limits.output_chars
@@ -211,10 +219,5 @@ def make_tools(sandbox: Sandbox, limits: AgentLimits) -> list[Tool]:
         answer = arguments["answer"]
         return ToolOutput("submitted", submission=answer)
 
-    return [
-        Tool(BASH, bash),
-        Tool(PYTHON, python),
-        Tool(READ_FILE, read_file),
-        Tool(WRITE_FILE, write_file),
-        Tool(SUBMIT, submit),
-    ]
+    functions = (bash, python, read_file, write_file, submit)
+    return [Tool(spec, function) for spec, function in zip(TOOL_SPECS, functions, strict=True)]

@@ -38,6 +38,7 @@ from analysis.elicitation import PreferenceAnalysis, preference_analysis
 from analysis.estimates import Estimate, one_sided_p
 from analysis.plan import STATISTICS, AnalysisPlan, PlanError, plan_from_meta
 from analysis.stats import DegenerateInputError, bonferroni, holm, json_safe
+from harness.config import model_label
 
 __all__ = ["COLUMNS", "PROBES", "ResultsTable", "RunAnalysis", "analyze_run", "analyze_runs"]
 
@@ -113,15 +114,6 @@ class RunAnalysis:
                 },
             }
         )
-
-
-def model_label(config: dict[str, Any]) -> str:
-    """The model a run evaluated, with its model arguments (sim variants differ only there)."""
-    model = str(config.get("model", "?"))
-    args = config.get("model_args") or {}
-    if args:
-        model += "[" + ",".join(f"{k}={v}" for k, v in sorted(args.items())) + "]"
-    return model
 
 
 def _status_ok(samples: pd.DataFrame) -> pd.DataFrame:
@@ -493,14 +485,21 @@ def analyze_runs(
 
 
 def analysis_paths(paths: Iterable[str | Path], log_dir: Path | None = None) -> list[Path]:
-    """Resolve run ids/paths; a directory holding runs (not itself a run) expands to its runs."""
+    """Resolve run ids/paths; a study (id or directory) or a directory holding runs (not
+    itself a run) expands to its runs."""
     from harness.errors import UsageError
-    from harness.store import find_run
+    from harness.store import default_log_dir, find_run
     from harness.store._store import DB_NAME
+    from harness.study import find_study, study_runs
 
     resolved: list[Path] = []
     for item in paths:
         candidate = Path(item)
+        study = find_study(item, log_dir or default_log_dir())
+        if study is not None:
+            # A study's runs, in the order its models were given.
+            resolved.extend(run for run in study_runs(study) if (run / DB_NAME).is_file())
+            continue
         if candidate.is_dir() and not (candidate / DB_NAME).is_file():
             inner = sorted(d for d in candidate.iterdir() if (d / DB_NAME).is_file())
             if inner:

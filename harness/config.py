@@ -46,6 +46,15 @@ class RunConfig(BaseModel):
         return config_hash(self.model_dump(mode="json"))
 
 
+def model_label(config: dict[str, Any]) -> str:
+    """The model a run evaluated, with its model arguments (sim variants differ only there)."""
+    model = str(config.get("model", "?"))
+    args = redact(config.get("model_args") or {})
+    if args:
+        model += "[" + ",".join(f"{k}={v}" for k, v in sorted(args.items())) + "]"
+    return model
+
+
 def config_hash(payload: dict[str, Any]) -> str:
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -17,21 +17,25 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import RunConfig, environment_versions, redact
-from harness.entities import EntityMatcher, load_entity_set
+from harness.entities import EntityMatcher, EntitySet, read_entity_set
 from harness.errors import ConfigError, HarnessError, UsageError
 from harness.model import (
     Accountant,
+    Budget,
+    BudgetExhausted,
     ConcurrencyLimits,
     Model,
     ModelError,
+    PermanentModelError,
+    PriceTable,
     ResponseCache,
     RetryPolicy,
-    create_provider,
+    check_model,
     get_model,
-    load_price_table,
+    price_table,
 )
 from harness.probes import Probe, ProbeFailure, RunContext, Trial, TrialContext, create_probe
-from harness.progress import RunProgress
+from harness.progress import RunProgress, StageBar
 from harness.store import RunStore, TrialOutcome, default_log_dir, find_run
 from harness.suites import ELICITATION, get_suite
 
@@ -52,6 +56,8 @@ class RunSettings:
     max_sandboxes: int = 4
     plan: str | None = None
     """Path of the preregistered analysis plan the run is made under."""
+    max_cost: float | None = None
+    """US dollars this run may spend (all roles, all sessions); None for no cap."""
 
 
 @dataclass
@@ -63,6 +69,11 @@ class RunResult:
     trials_run: int
     errors: int
     accountant: Accountant
+    label: str = ""
+    stop_reason: str | None = None
+    """Why a run ended early (budget, authentication, an error), if it did."""
+    spent: float = 0.0
+    """US dollars spent on this run in every session so far."""
 
 
 class BatchWriter:
@@ -107,17 +118,22 @@ def check_writable(directory: Path) -> None:
 
 
 def build_models(
-    config: RunConfig, settings: RunSettings, accountant: Accountant
+    config: RunConfig,
+    settings: RunSettings,
+    accountant: Accountant,
+    limits: ConcurrencyLimits,
+    cache: ResponseCache | None,
+    budget: Budget | None = None,
 ) -> dict[str, Model]:
-    """The subject model, wrapped in limits, retries, cache and accounting."""
-    limits = ConcurrencyLimits(settings.max_connections)
-    cache = ResponseCache() if settings.cache else None
+    """The run's models by role, wrapped in limits, retries, metering, cache and accounting.
+    Every role spends from the run's budget."""
     common: dict[str, Any] = {
         "timeout": settings.timeout,
         "limits": limits,
         "retry": RetryPolicy(max_retries=settings.max_retries),
         "cache": cache,
         "accountant": accountant,
+        "budget": budget,
     }
     models = {
         "subject": get_model(
@@ -131,19 +147,36 @@ def build_models(
     return models
 
 
-def prepare(config: RunConfig) -> tuple[RunConfig, list[list[Probe]]]:
-    """Validate everything that can be validated before a run directory exists."""
+@dataclass
+class Preparation:
+    """A validated configuration and everything built while validating it."""
+
+    config: RunConfig
+    stages: list[list[Probe]]
+    entities: EntitySet
+    warnings: list[str]
+    """Problems worth telling the user that do not stop the run (e.g. entities without a
+    description)."""
+
+
+def prepare(config: RunConfig, *, need_keys: bool = True) -> Preparation:
+    """Validate everything that can be validated before a run directory exists.
+
+    ``need_keys=False`` (a cost preview) checks model names and arguments but not API keys.
+    """
     suite = get_suite(config.suite)
-    subject = create_provider(config.model, base_url=config.base_url, args=config.model_args)
+    subject = check_model(
+        config.model, base_url=config.base_url, args=config.model_args, need_key=need_keys
+    )
     for role in ("user", "judge"):
         if name := config.options.get(f"{role}_model"):
-            create_provider(name)
-    if config.options.get("prefill") and not subject.supports_prefill:
+            check_model(name, need_key=need_keys)
+    if config.options.get("prefill") and subject is not None and not subject.supports_prefill:
         raise UsageError(
             f"{config.model} does not support assistant prefill, so --prefill cannot be honoured "
             "(it is native on anthropic/ models; openai-compatible servers need -M prefill=continue_final_message)"
         )
-    entity_set = load_entity_set(config.entities)
+    entity_set, entity_report = read_entity_set(config.entities)
     if config.limit is not None and config.limit < 2 and suite.limit_means == "entities":
         raise UsageError("--limit must be at least 2 entities for this suite")
     for name, value in (
@@ -178,20 +211,54 @@ def prepare(config: RunConfig) -> tuple[RunConfig, list[list[Probe]]]:
             "options": {**config.options, **resolved},
         }
     )
-    return config, stages
+    return Preparation(config, stages, entity_set, entity_report.warnings)
 
 
-def start_run(config: RunConfig, settings: RunSettings, *, console: Any = None) -> RunResult:
-    config, stages = prepare(config)
+@dataclass
+class PreparedRun:
+    """A run whose directory exists and whose plan is ready: what :func:`execute_runs` runs."""
+
+    store: RunStore
+    preparation: Preparation
+    resumed: bool = False
+    label: str = ""
+    """The model's label within a study (empty for a single run)."""
+
+    @property
+    def config(self) -> RunConfig:
+        return self.preparation.config
+
+    @property
+    def stages(self) -> list[list[Probe]]:
+        return self.preparation.stages
+
+
+def create_run(
+    config: RunConfig,
+    settings: RunSettings,
+    *,
+    directory: Path | None = None,
+    label: str = "",
+    extra_meta: dict[str, Any] | None = None,
+) -> PreparedRun:
+    """Validate ``config`` and create its run directory (``directory``, or a new id under the
+    log directory). Nothing is written when validation fails."""
+    preparation = prepare(config)
+    config = preparation.config
     check_writable(settings.log_dir)
     if settings.prices:
-        load_price_table(settings.prices)
+        price_table(settings.prices)
     from analysis.plan import plan_meta_for_run
 
     plan = plan_meta_for_run(settings.plan)  # validated before the run directory exists
-    run_id = new_run_id(config)
+    if directory is None:
+        run_id = new_run_id(config)
+    else:
+        # A study's run is addressed as <study-id>/<model>, which is also its path under the
+        # log directory.
+        run_id = f"{directory.parent.name}/{directory.name}"
     store = RunStore.create(
-        settings.log_dir / run_id,
+        directory or settings.log_dir / run_id,
         {
             "run_id": run_id,
             "config": config.model_dump(mode="json"),
@@ -199,21 +266,19 @@ def start_run(config: RunConfig, settings: RunSettings, *, console: Any = None) 
             "versions": environment_versions(),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": settings.command,
-            "status": "running",
+            "status": "pending",
             "model_args": redact(config.model_args),
             "plan": plan,
+            "entity_set": preparation.entities.model_dump(mode="json"),
+            **(extra_meta or {}),
         },
     )
-    store.claim()
-    return _execute(store, config, stages, settings, console)
+    return PreparedRun(store, preparation, label=label)
 
 
-def resume_run(
-    run: str, settings: RunSettings, overrides: dict[str, Any], *, console: Any = None
-) -> RunResult:
-    """Continue an interrupted run. ``overrides`` are options given again on the command line;
-    any that differ from the stored configuration are refused."""
-    directory = find_run(run, settings.log_dir)
+def reopen_run(directory: Path, overrides: dict[str, Any], *, label: str = "") -> PreparedRun:
+    """Open a run to resume it. ``overrides`` are design options given again on the command
+    line; any that differ from the stored configuration are refused."""
     store = RunStore.open(directory)
     try:
         store.claim()
@@ -232,55 +297,138 @@ def resume_run(
                 f"run {meta['run_id']} was made with {key}={current!r}, not "
                 f"{value!r}: resume it without that option, or start a new run"
             )
-    config, stages = prepare(stored.model_copy(update={"entity_set": {}, "templates": {}}))
-    if config.digest() != meta["config_hash"]:
+    try:
+        preparation = prepare(stored.model_copy(update={"entity_set": {}, "templates": {}}))
+    except HarnessError:
+        store.close()
+        raise
+    if preparation.config.digest() != meta["config_hash"]:
         store.close()
         raise UsageError(
             f"run {meta['run_id']} cannot be resumed: its entity set or templates changed since "
             "it started (the configuration hash differs)"
         )
-    store.set_meta(status="running", resumed=datetime.now(UTC).isoformat(timespec="seconds"))
-    return _execute(store, config, stages, settings, console, resumed=True)
+    if "entity_set" not in meta:
+        # Runs made before the set was stored; the hash check above says it is the same set.
+        store.set_meta(entity_set=preparation.entities.model_dump(mode="json"))
+    return PreparedRun(store, preparation, resumed=True, label=label)
 
 
-def _execute(
-    store: RunStore,
-    config: RunConfig,
-    stages: list[list[Probe]],
-    settings: RunSettings,
-    console: Any,
-    resumed: bool = False,
+def start_run(config: RunConfig, settings: RunSettings, *, console: Any = None) -> RunResult:
+    prepared = create_run(config, settings)
+    return execute_runs([prepared], settings, console=console)[0]
+
+
+def resume_run(
+    run: str, settings: RunSettings, overrides: dict[str, Any], *, console: Any = None
 ) -> RunResult:
+    """Continue an interrupted run."""
+    prepared = reopen_run(find_run(run, settings.log_dir), overrides)
+    return execute_runs([prepared], settings, console=console)[0]
+
+
+def execute_runs(
+    runs: list[PreparedRun],
+    settings: RunSettings,
+    *,
+    console: Any = None,
+    study_budget: Budget | None = None,
+) -> list[RunResult]:
+    """Run every prepared run to its end, concurrently, in one event loop.
+
+    The runs share one connection limit per endpoint (two models of one provider share its
+    ``--max-connections``) and, when given, one study budget. With several runs, one run's
+    failure (a revoked key, an exhausted budget, a broken plan) ends only that run; a single
+    run's error propagates as it always has.
+    """
     from rich.console import Console
 
     console = console or Console(stderr=True)
-    meta = store.meta()
-    accountant = Accountant(load_price_table(settings.prices) if settings.prices else None)
-    started = time.perf_counter()
-    status = "failed"
-    counters = {"run": 0, "errors": 0}
+    prices = price_table(settings.prices)
+    limits = ConcurrencyLimits(settings.max_connections)
+    cache = ResponseCache() if settings.cache else None
+    isolate = len(runs) > 1
+
+    async def all_runs(progress: RunProgress) -> list[RunResult]:
+        return list(
+            await asyncio.gather(
+                *(
+                    _execute(run, settings, progress, prices, limits, cache, study_budget, isolate)
+                    for run in runs
+                )
+            )
+        )
+
     try:
-        models = build_models(config, settings, accountant)
+        with RunProgress(console, settings.progress) as progress:
+            return asyncio.run(all_runs(progress))
+    finally:
+        for run in runs:
+            run.store.close()
+        if cache is not None:
+            cache.close()
+
+
+async def _execute(
+    prepared: PreparedRun,
+    settings: RunSettings,
+    progress: RunProgress,
+    prices: PriceTable,
+    limits: ConcurrencyLimits,
+    cache: ResponseCache | None,
+    study_budget: Budget | None,
+    isolate: bool,
+) -> RunResult:
+    store, config = prepared.store, prepared.config
+    for warning in prepared.preparation.warnings:
+        progress.console.print(
+            f"harness: warning: {warning}", markup=False, highlight=False, soft_wrap=True
+        )
+    store.claim()
+    meta = store.meta()
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    store.set_meta(status="running", **({"resumed": now} if prepared.resumed else {}))
+    accountant = Accountant(prices)
+    # A cap set when the run started holds on resume unless a new one is given.
+    cap = settings.max_cost if settings.max_cost is not None else meta.get("max_cost")
+    if cap is not None:
+        store.set_meta(max_cost=cap)
+    budget = Budget(
+        cap,
+        spent=store.spent(),
+        parent=study_budget,
+        label=f"{prepared.label or config.model} run",
+    )
+    state = ExecutionState()
+    started = time.perf_counter()
+    status, failure = "failed", None
+    try:
+        models = build_models(config, settings, accountant, limits, cache, budget)
         run = RunContext(
             run_id=meta["run_id"],
             config=config,
-            entities=(entities := load_entity_set(config.entities)),
-            matcher=EntityMatcher(entities),
+            entities=prepared.preparation.entities,
+            matcher=EntityMatcher(prepared.preparation.entities),
             models=models,
             store=store,
             max_sandboxes=settings.max_sandboxes,
         )
-        with RunProgress(console, settings.progress) as progress:
-            asyncio.run(_run_stages(run, stages, settings, progress, counters))
-        status = "complete"
-    except (KeyboardInterrupt, asyncio.CancelledError):
+        await _run_stages(run, prepared, settings, progress, state)
+        status = state.stop_status or "complete"
+        failure = state.stop_reason
+    except asyncio.CancelledError:
         status = "interrupted"
-        raise KeyboardInterrupt from None
+        raise
+    except HarnessError as error:
+        failure = str(error)
+        if not isolate:
+            raise
     finally:
         totals = {
             name: {
                 "calls": t.calls,
                 "cached": t.cached_calls,
+                "batch": t.batch_calls,
                 "errors": t.errors,
                 "retries": t.retries,
                 "input_tokens": t.usage.input_tokens,
@@ -289,52 +437,77 @@ def _execute(
             }
             for name, t in accountant.totals.items()
         }
-        previous = meta.get("usage_sessions", [])
         store.set_meta(
             status=status,
-            usage_sessions=[*previous, totals],
+            stop_reason=failure,
+            usage_sessions=[*meta.get("usage_sessions", []), totals],
+            spent_usd=store.spent(),
             finished=datetime.now(UTC).isoformat(timespec="seconds"),
         )
-        store.close()
     return RunResult(
         meta["run_id"],
         store.directory,
         status,
         time.perf_counter() - started,
-        counters["run"],
-        counters["errors"],
+        state.trials_run,
+        state.errors,
         accountant,
+        label=prepared.label,
+        stop_reason=failure,
+        spent=store.spent(),
     )
+
+
+@dataclass
+class ExecutionState:
+    """What one run's workers share while it executes: counts and why it stopped early."""
+
+    trials_run: int = 0
+    errors: int = 0
+    stop_status: str | None = None
+    """``budget-exhausted`` or ``failed`` once the run must take no new trial."""
+    stop_reason: str | None = None
+
+    def stop(self, status: str, reason: str) -> None:
+        if self.stop_status is None:
+            self.stop_status, self.stop_reason = status, reason
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_status is not None
 
 
 async def _run_stages(
     run: RunContext,
-    stages: list[list[Probe]],
+    prepared: PreparedRun,
     settings: RunSettings,
     progress: RunProgress,
-    counters: dict[str, int],
+    state: ExecutionState,
 ) -> None:
     writer = BatchWriter(run.store)
+    prefix = f"{prepared.label} · " if prepared.label else ""
     try:
-        for stage in stages:
+        for stage in prepared.stages:
             for probe in stage:
+                if state.stopping:
+                    return
                 trials = probe.plan(run)
                 pending = _pending(probe, trials, run, set())
                 estimate = getattr(probe, "estimate", None)
                 if estimate is not None and pending and (text := estimate(run)):
-                    progress.console.print(f"[dim]{text}[/]")
-                progress.start_stage(probe.name, len(trials), len(trials) - len(pending))
+                    progress.console.print(f"[dim]{prefix}{text}[/]")
+                bar = progress.stage(prefix + probe.name, len(trials), len(trials) - len(pending))
                 tried: set[str] = set()
                 while pending:
-                    await _run_trials(probe, pending, run, settings, writer, progress, counters)
+                    await _run_trials(probe, pending, run, settings, writer, bar, state)
                     writer.flush()
-                    if not getattr(probe, "adaptive", False):
+                    if state.stopping or not getattr(probe, "adaptive", False):
                         break
                     # An adaptive probe plans its next round from the results just stored;
                     # trials tried in this process (errored ones too) are not run again.
                     tried.update(t.id for t in pending)
                     pending = _pending(probe, probe.plan(run), run, tried)
-                    progress.grow(len(pending))
+                    bar.grow(len(pending))
     finally:
         writer.flush()
 
@@ -353,18 +526,22 @@ async def _run_trials(
     run: RunContext,
     settings: RunSettings,
     writer: BatchWriter,
-    progress: RunProgress,
-    counters: dict[str, int],
+    bar: StageBar,
+    state: ExecutionState,
 ) -> None:
     queue = iter(trials)
 
     async def worker() -> None:
         for trial in queue:
-            outcome = await run_trial(probe, trial, run)
+            if state.stopping:
+                return
+            outcome = await run_trial(probe, trial, run, state)
             writer.add(outcome)
-            counters["run"] += 1
-            counters["errors"] += outcome.status != "ok"
-            progress.advance(outcome.status != "ok")
+            if not outcome.keep:
+                continue
+            state.trials_run += 1
+            state.errors += outcome.status != "ok"
+            bar.advance(outcome.status != "ok")
             # Yield even when the model answered without awaiting (sim), so Ctrl-C is seen.
             await asyncio.sleep(0)
 
@@ -372,13 +549,30 @@ async def _run_trials(
     await asyncio.gather(*(worker() for _ in range(workers)))
 
 
-async def run_trial(probe: Probe, trial: Trial, run: RunContext) -> TrialOutcome:
-    """Run one trial; model failures that survive the retries become an errored sample."""
+async def run_trial(
+    probe: Probe, trial: Trial, run: RunContext, state: ExecutionState | None = None
+) -> TrialOutcome:
+    """Run one trial; model failures that survive the retries become an errored sample.
+
+    A call refused by a budget cap, or an authentication failure (which every later call
+    would repeat), stops the run instead: the trial is not stored (only what its calls cost),
+    so it runs again when the run is resumed.
+    """
     ctx = TrialContext(trial=trial, run=run)
     started = time.time()
-    status, error, data = "ok", None, {}
+    status, error, data, keep = "ok", None, {}, True
     try:
         data = await probe.run(trial, ctx)
+    except BudgetExhausted as exhausted:
+        if state is None:
+            raise
+        state.stop("budget-exhausted", str(exhausted))
+        status, error, keep = "error", str(exhausted), False
+    except PermanentModelError as failure:
+        status, error = "error", f"{type(failure).__name__}: {failure}"
+        if failure.status in (401, 403) and state is not None:
+            state.stop("failed", str(failure))
+            keep = False
     except (ModelError, ProbeFailure) as failure:
         status, error = "error", f"{type(failure).__name__}: {failure}"
     except HarnessError:
@@ -397,4 +591,5 @@ async def run_trial(probe: Probe, trial: Trial, run: RunContext) -> TrialOutcome
         records=ctx.records,
         started=started,
         completed=time.time(),
+        keep=keep,
     )

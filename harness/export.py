@@ -1,4 +1,5 @@
-"""Export a run to Parquet or CSV files (samples per probe, model calls, records per kind)."""
+"""Export a run to Parquet or CSV files (samples per probe, model calls, records per kind, and
+the entity set the run used)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ def export_run(run: str, fmt: str, output: Path | None, log_dir: Path | None) ->
         frames["calls"] = store.calls_df()
         for kind in store.record_kinds():
             frames[f"records_{kind}"] = store.records_df(kind)
+        entities = store.entities_df()
+        if not entities.empty:
+            frames["entities"] = entities
     finally:
         store.close()
     try:

@@ -16,8 +16,34 @@ from rich.progress import (
 )
 
 
+class StageBar:
+    """One stage's bar: counts its trials, errors and rate. Several may advance at once
+    (the runs of a study share one display)."""
+
+    def __init__(self, progress: Progress, task: TaskID):
+        self._progress = progress
+        self._task = task
+        self._errors = 0
+        self._done = 0
+        self._started = time.monotonic()
+
+    def advance(self, error: bool) -> None:
+        self._errors += error
+        self._done += 1
+        # Our own rate: rich's task.speed walks its sample window on every call.
+        rate = self._done / max(time.monotonic() - self._started, 1e-9)
+        self._progress.update(self._task, advance=1, errors=self._errors, rate=rate)
+
+    def grow(self, extra: int) -> None:
+        """More trials for this stage (an adaptive probe planned another round)."""
+        if extra:
+            task = next(t for t in self._progress.tasks if t.id == self._task)
+            self._progress.update(self._task, total=(task.total or 0) + extra)
+
+
 class RunProgress:
-    """One bar per probe stage. Quiet (no live display) when output is not a terminal."""
+    """One bar per probe stage (of every run shown). Quiet (no live display) when output is
+    not a terminal."""
 
     def __init__(self, console: Console, enabled: bool = True):
         self.console_ = console
@@ -34,10 +60,6 @@ class RunProgress:
             disable=not enabled or not console.is_terminal,
             refresh_per_second=4,
         )
-        self._task: TaskID | None = None
-        self._errors = 0
-        self._done = 0
-        self._started = 0.0
 
     def __enter__(self) -> RunProgress:
         self._progress.__enter__()
@@ -46,28 +68,9 @@ class RunProgress:
     def __exit__(self, *exc: object) -> None:
         self._progress.__exit__(*exc)  # type: ignore[arg-type]
 
-    def start_stage(self, description: str, total: int, done: int) -> None:
-        self._errors = 0
-        self._done = 0
-        self._started = time.monotonic()
-        self._task = self._progress.add_task(
-            description, total=total, completed=done, errors=0, rate=0.0
-        )
-
-    def grow(self, extra: int) -> None:
-        """More trials for the current stage (an adaptive probe planned another round)."""
-        if self._task is not None and extra:
-            task = next(t for t in self._progress.tasks if t.id == self._task)
-            self._progress.update(self._task, total=(task.total or 0) + extra)
-
-    def advance(self, error: bool) -> None:
-        if self._task is None:
-            return
-        self._errors += error
-        self._done += 1
-        # Our own rate: rich's task.speed walks its sample window on every call.
-        rate = self._done / max(time.monotonic() - self._started, 1e-9)
-        self._progress.update(self._task, advance=1, errors=self._errors, rate=rate)
+    def stage(self, description: str, total: int, done: int) -> StageBar:
+        task = self._progress.add_task(description, total=total, completed=done, errors=0, rate=0.0)
+        return StageBar(self._progress, task)
 
     @property
     def console(self) -> Console:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from harness.errors import HarnessError
 from harness.store import RunStore
 
 if TYPE_CHECKING:
@@ -52,11 +55,60 @@ def print_summary(result: RunResult, console: Console) -> None:
         console.print(
             f"status: [bold]{result.status}[/] in {result.seconds:.1f} s, "
             f"{result.trials_run} trials run this session, {result.errors} errors"
+            + (f", ${result.spent:.4f} spent in all" if result.spent else "")
         )
+        if result.stop_reason:
+            console.print(f"[yellow]stopped: {result.stop_reason}[/]", soft_wrap=True)
     finally:
         store.close()
     # Soft wrap: the path must stay on one line so it can be copied.
     console.print(f"run directory: {result.directory}", soft_wrap=True, highlight=False)
+
+
+def print_study_summary(directory: Path, results: list[RunResult], console: Console) -> None:
+    """A study's end: one row per model (status, trials, spend), then the analysis table with
+    a row per model (``harness analyze STUDY`` gives the full one)."""
+    from harness.cli._analysis import print_results
+
+    console.rule(f"[bold]study[/] {directory.name}")
+    if any(r.directory and _is_sim(r.directory) for r in results):
+        console.print("[dim]sim is a seeded simulated subject, not a language model[/]")
+    table = Table(
+        "model", "status", "trials run", "errors", "spent", "note", title="runs (this session)"
+    )
+    for r in results:
+        table.add_row(
+            escape(r.label),
+            r.status,
+            f"{r.trials_run:,}",
+            str(r.errors),
+            f"${r.spent:.4f}",
+            escape(r.stop_reason or ""),
+        )
+    console.print(table)
+    try:
+        from analysis.runs import analyze_runs
+
+        print_results(
+            analyze_runs([r.directory for r in results], bayes=False, bootstrap=200), console
+        )
+    except (ValueError, HarnessError) as error:
+        console.print(f"[yellow]analysis not available: {error}[/]")
+    unfinished = [r for r in results if r.status != "complete"]
+    if unfinished:
+        console.print(
+            f"{len(unfinished)} run(s) did not complete: harness run --resume {directory}",
+            soft_wrap=True,
+        )
+    console.print(f"study directory: {directory}", soft_wrap=True, highlight=False)
+
+
+def _is_sim(directory: Path) -> bool:
+    store = RunStore.open(directory)
+    try:
+        return str(store.meta()["config"]["model"]).split("/")[0] == "sim"
+    finally:
+        store.close()
 
 
 def _usage(result: RunResult, console: Console) -> None:
@@ -155,7 +207,10 @@ def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
 
 
 def entity_names(meta: dict) -> dict[str, str]:
-    """Entity id -> display name for a run's entity set."""
+    """Entity id -> display name for a run's entity set (as stored with the run, so a user
+    file changed or moved since does not matter; runs made before sets were stored re-read it)."""
+    if stored := (meta.get("entity_set") or {}).get("entities"):
+        return {e["id"]: e["name"] for e in stored}
     from harness.entities import load_entity_set
 
     return {e.id: e.name for e in load_entity_set(meta["config"]["entities"])}

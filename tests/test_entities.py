@@ -13,11 +13,13 @@ import pytest
 from pydantic import ValidationError
 
 from harness.entities import (
+    UNCATEGORISED,
     Entity,
     EntityMatcher,
     EntitySet,
     list_entity_sets,
     load_entity_set,
+    read_entity_set,
 )
 from harness.entities._text import normalize
 from harness.errors import ConfigError
@@ -186,12 +188,6 @@ ROW_B = "GiveDirectly,Sends cash.,poverty,\n"
 BAD_CSV = [
     # (file content, expected message)
     (HEADER + ROW_A + ROW_B + ",Nameless.,health,\n", "entities.csv line 4: field 'name' is empty"),
-    (HEADER + ROW_A + "Oxfam,,poverty,\n", "entities.csv line 3: field 'description' is empty"),
-    (HEADER + ROW_A + "Oxfam,Poverty work.,,\n", "entities.csv line 3: field 'category' is empty"),
-    (
-        "name,description,category\n" + "Oxfam,Poverty.,poverty\n",
-        "entities.csv line 1: missing column 'aliases'",
-    ),
     ("name,description,catgory,aliases\n" + ROW_A, "entities.csv line 1: unknown column 'catgory'"),
     (
         "name,name,description,category,aliases\n",
@@ -250,10 +246,8 @@ def test_malformed_csv_gives_one_line_config_error(
 ENTITY = "  - name: Oxfam\n    description: Poverty work.\n    category: poverty\n"
 BAD_YAML = [
     (
-        "id: s\nversion: '1'\nentities:\n"
-        + ENTITY
-        + "  - name: Sierra Club\n    category: climate\n",
-        "set.yaml entity 2 (line 7): field 'description' is missing",
+        "id: s\nversion: '1'\nentities:\n" + ENTITY + "  - category: climate\n",
+        "set.yaml entity 2 (line 7): field 'name' is missing",
     ),
     (
         "entities:\n" + ENTITY + "  - name: ''\n    description: x.\n    category: y\n",
@@ -309,10 +303,322 @@ def test_missing_unknown_and_unsupported_inputs(tmp_path: Path) -> None:
         load_entity_set(str(_write(tmp_path, "list.txt", "Oxfam\n")))
     with pytest.raises(ConfigError, match="is a directory"):
         load_entity_set(str(tmp_path))
-    latin1 = tmp_path / "latin1.csv"
-    latin1.write_bytes((HEADER + "Médecins,x.,y,\n").encode("latin-1"))
-    with pytest.raises(ConfigError, match=r"latin1\.csv: not UTF-8 text"):
-        load_entity_set(str(latin1))
+
+
+def test_builtin_set_hash_is_unchanged_by_optional_fields_and_metadata(
+    charities: EntitySet,
+) -> None:
+    # Runs record this hash; entities without metadata must hash as before metadata existed.
+    assert charities.content_hash == "59c446a27f56"
+    assert charities.metadata_fields == []
+    assert all(e.metadata == {} for e in charities)
+
+
+# -- what a researcher writes: optional fields, defaults, encodings, delimiters ------------
+
+FOUR = """name,description,category
+Alpha Trust,Funds clinics.,health
+Beta Fund,Plants trees.,climate
+Gamma Aid,Runs food banks.,poverty
+Delta Works,Builds wells.,poverty
+"""
+
+
+def test_csv_with_name_description_category_only(tmp_path: Path) -> None:
+    entity_set, report = read_entity_set(_write(tmp_path, "four.csv", FOUR))
+    assert [e.id for e in entity_set] == ["alpha-trust", "beta-fund", "gamma-aid", "delta-works"]
+    assert [e.aliases for e in entity_set] == [[], [], [], []]
+    assert entity_set.categories == ["health", "climate", "poverty"]
+    assert report.format == "CSV" and report.delimiter == ","
+    assert report.fields == ("name", "description", "category")
+    assert report.absent == ("aliases", "id")
+    assert report.derived_ids == {e.id for e in entity_set}
+    assert not report.default_category and not report.no_description
+    assert report.warnings == []
+
+
+def test_only_name_is_required_and_missing_descriptions_give_one_warning(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, "names.csv", "Name\nOxfam\nGiveDirectly\nSave the Children\n")
+    entity_set, report = read_entity_set(path)
+    assert [(e.name, e.category, e.description) for e in entity_set] == [
+        ("Oxfam", UNCATEGORISED, ""),
+        ("GiveDirectly", UNCATEGORISED, ""),
+        ("Save the Children", UNCATEGORISED, ""),
+    ]
+    assert report.absent == ("description", "category", "aliases", "id")
+    assert report.default_category == report.no_description == {e.id for e in entity_set}
+    assert report.warnings == [
+        f"{path}: 3 of 3 entities have no description; prompts show each entity's "
+        "description after its name, so these appear with none"
+    ]
+
+
+def test_empty_category_and_description_cells_take_the_defaults(tmp_path: Path) -> None:
+    text = FOUR.replace("Plants trees.,climate", ",")
+    entity_set, report = read_entity_set(_write(tmp_path, "gaps.csv", text))
+    beta = entity_set.get("beta-fund")
+    assert (beta.category, beta.description) == (UNCATEGORISED, "")
+    assert report.default_category == report.no_description == {"beta-fund"}
+    assert report.absent == ("aliases", "id")
+    assert report.warnings[0].endswith(
+        "1 of 4 entities has no description; prompts show "
+        "each entity's description after its name, so these "
+        "appear with none"
+    )
+
+
+SAME_LIST = [
+    # Rows with a delimiter, a quote and a line break inside quoted fields.
+    ["name", "description", "category", "aliases", "region"],
+    [
+        "Médecins Sans Frontières",
+        "Medical aid; in crises, worldwide.",
+        "relief",
+        "MSF|Doctors Without Borders",
+        "Global",
+    ],
+    ["Oxfam", 'Fights "poverty"\nin 90 countries.', "", "", ""],
+]
+
+
+def _csv_text(delimiter: str, newline: str) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator=newline).writerows(
+        [[cell.replace("\n", newline) for cell in row] for row in SAME_LIST]
+    )
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "newline", "bom", "encoding", "endings"),
+    [
+        (",", "\n", False, "UTF-8", "LF"),
+        (",", "\r\n", True, "UTF-8 with BOM", "CRLF"),
+        (";", "\r\n", True, "UTF-8 with BOM", "CRLF"),  # Excel in many European locales
+        (";", "\n", False, "UTF-8", "LF"),
+        ("\t", "\r\n", False, "UTF-8", "CRLF"),
+    ],
+)
+def test_bom_crlf_and_semicolons_read_the_same_entities(
+    tmp_path: Path, delimiter: str, newline: str, bom: bool, encoding: str, endings: str
+) -> None:
+    reference, _ = read_entity_set(_write(tmp_path, "ref.csv", _csv_text(",", "\n")))
+    path = tmp_path / "variant" / "ref.csv"
+    path.parent.mkdir()
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + _csv_text(delimiter, newline).encode())
+    entity_set, report = read_entity_set(path)
+    assert entity_set == reference and entity_set.content_hash == reference.content_hash
+    assert (report.delimiter, report.encoding, report.line_endings) == (
+        delimiter,
+        encoding,
+        endings,
+    )
+    msf = entity_set.get("medecins-sans-frontieres")
+    assert msf.description == "Medical aid; in crises, worldwide."
+    assert msf.aliases == ["MSF", "Doctors Without Borders"]
+    assert entity_set.get("oxfam").description == 'Fights "poverty"\nin 90 countries.'
+    assert [e.metadata for e in entity_set] == [{"region": "Global"}, {}]
+
+
+def test_a_semicolon_file_with_commas_in_its_header_cells_is_still_semicolon(
+    tmp_path: Path,
+) -> None:
+    text = "name;notes, free text\nOxfam;poverty, hunger\n"
+    entity_set, report = read_entity_set(_write(tmp_path, "s.csv", text))
+    assert report.delimiter == ";"
+    assert entity_set.get("oxfam").metadata == {"notes, free text": "poverty, hunger"}
+
+
+def test_version_comment_and_spreadsheet_sep_line_before_the_header(tmp_path: Path) -> None:
+    text = "sep=;\r\n# version: 1.1\r\nname;description\r\nOxfam;Fights poverty.\r\n"
+    entity_set, report = read_entity_set(_write(tmp_path, "v.csv", text))
+    assert (entity_set.version, report.delimiter, len(entity_set)) == ("1.1", ";", 1)
+
+
+def test_extra_columns_are_kept_as_metadata_and_hashed(tmp_path: Path) -> None:
+    text = (
+        "Name,Description,Category,Region,Founded,\n"
+        "Oxfam,Fights poverty.,poverty,Global,1942,\n"
+        "GiveDirectly,Sends cash.,poverty,,2009,\n"
+    )
+    entity_set, report = read_entity_set(_write(tmp_path, "m.csv", text))
+    assert entity_set.get("oxfam").metadata == {"Region": "Global", "Founded": "1942"}
+    assert entity_set.get("givedirectly").metadata == {"Founded": "2009"}  # empty cells: none
+    assert entity_set.metadata_fields == ["Region", "Founded"]
+    assert report.metadata_fields == ("Region", "Founded")
+    assert report.ignored == ("column 6 (no name, no values)",)
+    changed, _ = read_entity_set(_write(tmp_path, "m.csv", text.replace("1942", "1943")))
+    assert changed.content_hash != entity_set.content_hash
+    without, _ = read_entity_set(
+        _write(
+            tmp_path,
+            "m.csv",
+            "name,description,category\n" + "Oxfam,Fights poverty.,poverty\n"
+            "GiveDirectly,Sends cash.,poverty\n",
+        )
+    )
+    assert without.content_hash != entity_set.content_hash
+
+
+def test_a_column_that_contains_a_known_name_is_metadata_not_a_typo(tmp_path: Path) -> None:
+    text = "name,category,subcategory,uid\nOxfam,poverty,hunger,Q1\n"
+    oxfam = load_entity_set(_write(tmp_path, "sub.csv", text)).get("oxfam")
+    assert (oxfam.category, oxfam.metadata) == ("poverty", {"subcategory": "hunger", "uid": "Q1"})
+
+
+def test_yaml_with_optional_fields_absent_and_metadata(tmp_path: Path) -> None:
+    text = """\
+entities:
+  - name: Oxfam
+    region: Global
+    founded: 1942
+  - name: GiveDirectly
+    description: Sends cash.
+    category: poverty
+    aliases: [GD]
+    region: ~
+"""
+    path = _write(tmp_path, "y.yaml", text)
+    entity_set, report = read_entity_set(path)
+    oxfam, gd = entity_set
+    assert (oxfam.category, oxfam.description, oxfam.aliases) == (UNCATEGORISED, "", [])
+    assert oxfam.metadata == {"region": "Global", "founded": "1942"}
+    assert (gd.category, gd.aliases, gd.metadata) == ("poverty", ["GD"], {})
+    assert report.format == "YAML" and report.delimiter is None
+    assert report.absent == ("id",)
+    assert report.default_category == report.no_description == {"oxfam"}
+    assert report.warnings == [
+        f"{path}: 1 of 2 entities has no description; prompts show each entity's "
+        "description after its name, so these appear with none"
+    ]
+
+
+# -- bad files: one line naming the file, the row and the field -------------------------
+
+NAMES_ONLY = "name,description\nOxfam,Fights poverty.\n"
+BAD_USER_FILES = [
+    # (file name, content, the whole expected message)
+    (
+        "dup.csv",
+        NAMES_ONLY + "GiveDirectly,Sends cash.\n  OXFAM ,Another one.\n",
+        "dup.csv line 4: field 'name' 'OXFAM' duplicates the name of line 2 ('Oxfam')",
+    ),
+    (
+        "dup.csv",
+        NAMES_ONLY + "Oxfam  International,x.\n" + "oxfam international,y.\n",
+        "dup.csv line 4: field 'name' 'oxfam international' duplicates the name of line 3 "
+        "('Oxfam  International')",
+    ),
+    (
+        "dup.csv",
+        "name;description\nSamaritan's Purse;Relief.\nSamaritans Purse;Another.\n",
+        "dup.csv line 3: field 'name' 'Samaritans Purse' gives the id 'samaritans-purse', which "
+        "line 2 (\"Samaritan's Purse\") already has; give one of them an explicit 'id'",
+    ),
+    (
+        "dup.csv",
+        "name,aliases\nOxfam International,Oxfam\nOxfam,\n",
+        "dup.csv line 3: field 'name' 'Oxfam' duplicates an alias of line 2 "
+        "('Oxfam International')",
+    ),
+    ("blank.csv", NAMES_ONLY + "  ,Nameless.\n", "blank.csv line 3: field 'name' is empty"),
+    ("blank.csv", "\ufeff\r\n \r\n", "blank.csv: file is empty"),
+    (
+        "head.csv",
+        "organisation,description\nOxfam,x.\n",
+        "head.csv line 1: the header has no 'name' column (found 'organisation', "
+        "'description'); 'name' is the only required column",
+    ),
+    (
+        "head.csv",
+        "# version: 2\nname,descripton\nOxfam,x.\n",
+        "head.csv line 2: unknown column 'descripton' (did you mean 'description'? other extra "
+        "columns are kept as metadata, but not near-misses of known ones)",
+    ),
+    (
+        "wide.csv",
+        NAMES_ONLY + "Save the Children,Helps, children\n",
+        "wide.csv line 3: expected 2 fields, got 3 (the header has 2 columns; quote values "
+        "that contain ',')",
+    ),
+    (
+        "nameless.csv",
+        "name,description,\nOxfam,x.,stray\n",
+        "nameless.csv line 2: column 3 has a value but no name in the header",
+    ),
+    (
+        "dup.yaml",
+        "entities:\n  - name: Oxfam\n  - name: ' oxfam'\n",
+        "dup.yaml entity 2 (line 3): field 'name' 'oxfam' duplicates the name of entity 1 "
+        "(line 2) ('Oxfam')",
+    ),
+    (
+        "num.yaml",
+        "entities:\n  - name: Oxfam\n    share: 0.5\n",
+        "num.yaml entity 1 (line 2): field 'share' is read by YAML as 0.5; quote it to keep it "
+        "as written (extra fields are kept as text metadata)",
+    ),
+    (
+        "typo.yaml",
+        "entities:\n  - name: Oxfam\n    categroy: poverty\n",
+        "typo.yaml entity 1 (line 2): unknown field 'categroy' (did you mean 'category'? other "
+        "extra fields are kept as metadata, but not near-misses of known ones)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), BAD_USER_FILES)
+def test_bad_user_files_are_one_exact_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, content: str, expected: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).write_bytes(content.encode("utf-8"))
+    with pytest.raises(ConfigError) as info:
+        load_entity_set(name)
+    assert str(info.value) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        (
+            "latin1.csv",
+            "name,description\nOxfam,x.\nMédecins du Monde,y.\n".encode("cp1252"),
+            "latin1.csv line 3: field 'name' is not UTF-8 text (byte 0xe9); save the file as "
+            "UTF-8 (in Excel: 'CSV UTF-8')",
+        ),
+        (
+            "latin1.csv",
+            "name,Région\nOxfam,x\n".encode("cp1252"),
+            "latin1.csv line 1: not UTF-8 text (byte 0xe9); save the file as UTF-8 "
+            "(in Excel: 'CSV UTF-8')",
+        ),
+        (
+            "latin1.yaml",
+            "entities:\n  - name: Oxfam\n    description: Café.\n".encode("cp1252"),
+            "latin1.yaml line 3: field 'description' is not UTF-8 text (byte 0xe9); save the "
+            "file as UTF-8 (in Excel: 'CSV UTF-8')",
+        ),
+        (
+            "utf16.csv",
+            "name\nOxfam\n".encode("utf-16"),
+            "utf16.csv: the file is UTF-16 text; save the file as UTF-8 (in Excel: 'CSV UTF-8')",
+        ),
+    ],
+)
+def test_undecodable_files_name_the_line_and_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, data: bytes, expected: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(ConfigError) as info:
+        load_entity_set(name)
+    assert str(info.value) == expected
 
 
 # -- matching names -----------------------------------------------------------------------

@@ -79,3 +79,85 @@ def test_a_run_is_in_progress_only_while_claimed(tmp_path) -> None:
     assert not run_in_progress(tmp_path / "run")
     # "running" in the store but no live holder: its process died (e.g. kill -9).
     assert [info.status for info in list_runs(tmp_path)] == ["interrupted"]
+
+
+def test_entity_metadata_follows_each_entity_column_of_the_samples(tmp_path) -> None:
+    entity_set = {
+        "id": "s",
+        "entities": [
+            {
+                "id": "x",
+                "name": "X",
+                "description": "",
+                "category": "c",
+                "aliases": [],
+                "metadata": {"region": "Asia", "size": "small"},
+            },
+            {
+                "id": "y",
+                "name": "Y",
+                "description": "",
+                "category": "c",
+                "aliases": ["Why"],
+                "metadata": {"region": "Africa"},
+            },
+        ],
+    }
+    store = RunStore.create(
+        tmp_path / "r", {"run_id": "r", "config": {"model": "sim"}, "entity_set": entity_set}
+    )
+    store.write([outcome("t1", chosen="x")])
+    single = [
+        TrialOutcome(
+            trial_id=f"b{i}",
+            probe="boolq",
+            key={"entity": e, "framing": f},
+            status="ok",
+            data={"correct": True},
+        )
+        for i, (e, f) in enumerate([("y", "entity"), (None, "neutral")])
+    ]
+    store.write(single)
+    pairwise = store.samples_df("pairwise")
+    columns = list(pairwise.columns)
+    assert columns[columns.index("entity_a") :][:4] == [
+        "entity_a",
+        "entity_a_meta_region",
+        "entity_a_meta_size",
+        "entity_b",
+    ]
+    row = pairwise.iloc[0]
+    assert (row["entity_a_meta_region"], row["entity_a_meta_size"]) == ("Asia", "small")
+    assert (row["entity_b_meta_region"], row["entity_b_meta_size"]) == ("Africa", None)
+    boolq = store.samples_df("boolq")
+    region = boolq["entity_meta_region"]
+    assert region[0] == "Africa" and region.isna()[1]  # the neutral control names no entity
+    entities = store.entities_df()
+    assert list(entities.columns) == [
+        "id",
+        "name",
+        "description",
+        "category",
+        "aliases",
+        "meta_region",
+        "meta_size",
+    ]
+    assert entities["meta_size"][0] == "small" and entities["meta_size"].isna()[1]
+
+
+def test_runs_without_entity_metadata_get_no_extra_columns(tmp_path) -> None:
+    store = RunStore.create(tmp_path / "r", {"run_id": "r", "config": {"model": "sim"}})
+    store.write([outcome("t1", chosen="x")])
+    assert list(store.samples_df().columns) == [
+        "run_id",
+        "model",
+        "trial_id",
+        "probe",
+        "status",
+        "error",
+        "entity_a",
+        "entity_b",
+        "sample",
+        "chosen",
+    ]
+    assert store.entities_df().empty

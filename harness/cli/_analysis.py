@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.errors import HarnessError, UsageError
@@ -101,7 +102,7 @@ def print_results(table: Any, out: Console) -> None:
         for (model, run_id), part in rows.groupby(["model", "run_id"], sort=False):
             by_stat = {r.statistic: r for r in part.itertuples(index=False)}
             grid.add_row(
-                f"{model}\n[dim]{run_id}[/]",
+                f"{escape(model)}\n[dim]{escape(run_id)}[/]",
                 *(_cell(by_stat[s]) if s in by_stat else "" for s in statistics),
             )
         out.print(grid)
@@ -125,7 +126,7 @@ def print_results(table: Any, out: Console) -> None:
         for r in confirmatory.itertuples(index=False):
             hyp.add_row(
                 str(r.hypothesis),
-                r.model,
+                escape(r.model),
                 r.statistic,
                 r.alternative,
                 f"{_num(r.estimate)} [{_num(r.ci_low)}, {_num(r.ci_high)}]",
@@ -139,7 +140,9 @@ def print_results(table: Any, out: Console) -> None:
     for run in table.runs:
         for section, texts in run.notes.items():
             for text in texts:
-                out.print(f"[yellow]{run.run_id}[/] {section}: {text}", soft_wrap=True)
+                out.print(
+                    f"[yellow]{escape(run.run_id)}[/] {section}: {escape(text)}", soft_wrap=True
+                )
 
 
 @click.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from click.core import ParameterSource
@@ -15,6 +16,10 @@ from harness.config import RunConfig, parse_model_args
 from harness.errors import UsageError
 from harness.store import default_log_dir
 from harness.suites import PAIRWISE_OPTIONS
+
+if TYPE_CHECKING:
+    from harness.engine import RunSettings
+    from harness.entities import EntitySet, LoadReport
 
 # Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
 console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -76,14 +81,15 @@ def cli() -> None:
     default="sim",
     show_default=True,
     help="provider/model, e.g. openai/gpt-4o, anthropic/claude-sonnet-4-5, "
-    "openai-compatible/llama3, sim.",
+    "openai-compatible/llama3, sim; several, separated by commas, run as one study.",
 )
 @click.option(
     "-M",
     "model_args",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Model argument (repeatable), e.g. -M seed=3 for sim.",
+    help="Model argument (repeatable), e.g. -M seed=3 for sim; -M MODEL:key=value for one "
+    "model of several (NAME#2 for the second of two identical names).",
 )
 @click.option(
     "--base-url", envvar="HARNESS_BASE_URL", help="Endpoint for openai-compatible models."
@@ -93,7 +99,8 @@ def cli() -> None:
     envvar="HARNESS_ENTITIES",
     default="default",
     show_default=True,
-    help="Entity set: a built-in name or a CSV/YAML file.",
+    help="Entity set: a built-in name or a CSV/YAML file (only a name column is required; "
+    "`harness entities FILE` shows how it is read).",
 )
 @click.option(
     "--samples",
@@ -284,6 +291,33 @@ def cli() -> None:
     show_default=True,
     help="agentic: containers running at once.",
 )
+@click.option(
+    "--max-cost",
+    envvar="HARNESS_MAX_COST",
+    type=float,
+    default=None,
+    metavar="USD",
+    help="Stop issuing calls once a model's run could spend more than this (all sessions).",
+)
+@click.option(
+    "--max-study-cost",
+    envvar="HARNESS_MAX_STUDY_COST",
+    type=float,
+    default=None,
+    metavar="USD",
+    help="The same cap for all models of a study together.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Make no model call: print the trials, calls, tokens and cost each stage would take.",
+)
+@click.option(
+    "--pilot",
+    metavar="RUN",
+    default=None,
+    help="--dry-run: take attempts and answer lengths per call from this earlier run.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option(
     "--plan",
@@ -296,8 +330,9 @@ def cli() -> None:
 @click.pass_context
 def run(ctx: click.Context, **opts: object) -> None:
     """Run a suite and print its summary; the run directory is printed last."""
-    from harness.engine import RunSettings, resume_run, start_run
-    from harness.summary import print_summary
+    from harness.engine import RunSettings, start_run
+    from harness.study import model_specs, split_models, start_study
+    from harness.summary import print_study_summary, print_summary
 
     settings = RunSettings(
         log_dir=opts["log_dir"] or default_log_dir(),  # type: ignore[arg-type]
@@ -310,45 +345,108 @@ def run(ctx: click.Context, **opts: object) -> None:
         command=shlex.join(["harness", *sys.argv[1:]]),
         max_sandboxes=_positive(opts["max_sandboxes"], "--max-sandboxes"),
         plan=opts["plan_path"],  # type: ignore[arg-type]
+        max_cost=_cap(opts["max_cost"], "--max-cost"),
     )
+    study_cap = _cap(opts["max_study_cost"], "--max-study-cost")
     if opts["pair_strategy"] == "full":
         opts["pair_strategy"] = None  # the default design: recorded (and hashed) as absent
-    options = _suite_options(ctx, opts)
     model_args = parse_model_args(opts["model_args"])  # type: ignore[arg-type]
+    if opts["pilot"] and not opts["dry_run"]:
+        raise UsageError("--pilot goes with --dry-run")
     if opts["resume"]:
-        given = {
-            field: opts[name]
-            for name, field in DESIGN_OPTIONS.items()
-            if ctx.get_parameter_source(name)
-            in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-        }
-        if model_args:
-            given["model_args"] = model_args
-        for name in SUITE_OPTIONS:
-            if ctx.get_parameter_source(name) in (
-                ParameterSource.COMMANDLINE,
-                ParameterSource.ENVIRONMENT,
-            ):
-                given.setdefault("options", {})[name] = opts[name]
-        result = resume_run(str(opts["resume"]), settings, given, console=err_console)
-    else:
-        config = RunConfig(
-            suite=str(opts["suite"]),
-            model=str(opts["model"]),
-            model_args=model_args,
-            base_url=opts["base_url"],  # type: ignore[arg-type]
-            entities=str(opts["entities"]),
-            seed=int(opts["seed"]),  # type: ignore[call-overload]
-            samples=int(opts["samples"]),
-            ranking_samples=int(opts["ranking_samples"]),  # type: ignore[call-overload]
-            epochs=int(opts["epochs"]),
-            limit=opts["limit"],  # type: ignore[call-overload, arg-type]
-            temperature=opts["temperature"],
-            max_tokens=opts["max_tokens"],  # type: ignore[arg-type]
-            options=options,
+        if opts["dry_run"]:
+            raise UsageError("--dry-run previews a new run; it cannot be combined with --resume")
+        _resume(ctx, opts, settings, model_args, study_cap)
+        return
+    options = _suite_options(ctx, opts)
+    specs = model_specs(
+        split_models(str(opts["model"])),
+        model_args,
+        opts["base_url"],  # type: ignore[arg-type]
+    )
+    base = RunConfig(
+        suite=str(opts["suite"]),
+        model=specs[0].model,
+        model_args=specs[0].args,
+        base_url=specs[0].base_url,
+        entities=str(opts["entities"]),
+        seed=int(opts["seed"]),  # type: ignore[call-overload]
+        samples=int(opts["samples"]),
+        ranking_samples=int(opts["ranking_samples"]),  # type: ignore[call-overload]
+        epochs=int(opts["epochs"]),
+        limit=opts["limit"],  # type: ignore[call-overload, arg-type]
+        temperature=opts["temperature"],
+        max_tokens=opts["max_tokens"],  # type: ignore[arg-type]
+        options=options,
+    )
+    if opts["dry_run"]:
+        from harness.preview import preview_study, print_preview
+
+        print_preview(
+            preview_study(base, specs, settings, pilot=opts["pilot"]),  # type: ignore[arg-type]
+            console,
+            max_cost=settings.max_cost,
+            max_study_cost=study_cap,
         )
-        result = start_run(config, settings, console=err_console)
-    print_summary(result, console)
+        return
+    if len(specs) == 1:
+        if study_cap is not None:
+            raise UsageError("--max-study-cost applies to several models; use --max-cost")
+        print_summary(start_run(base, settings, console=err_console), console)
+        return
+    directory, results = start_study(
+        base, specs, settings, max_study_cost=study_cap, console=err_console
+    )
+    print_study_summary(directory, results, console)
+
+
+def _resume(
+    ctx: click.Context,
+    opts: dict[str, object],
+    settings: RunSettings,
+    model_args: dict[str, str],
+    study_cap: float | None,
+) -> None:
+    """``--resume RUN`` or ``--resume STUDY``: options given again must match the design."""
+    from harness.engine import resume_run
+    from harness.study import find_study, resume_study
+    from harness.summary import print_study_summary, print_summary
+
+    given = {
+        field: opts[name]
+        for name, field in DESIGN_OPTIONS.items()
+        if ctx.get_parameter_source(name)
+        in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    }
+    for name in SUITE_OPTIONS:
+        if ctx.get_parameter_source(name) in (
+            ParameterSource.COMMANDLINE,
+            ParameterSource.ENVIRONMENT,
+        ):
+            given.setdefault("options", {})[name] = opts[name]
+    study = find_study(str(opts["resume"]), settings.log_dir)
+    if study is not None:
+        if model_args:
+            raise UsageError("-M cannot be changed when resuming a study")
+        directory, results = resume_study(
+            study, settings, given, max_study_cost=study_cap, console=err_console
+        )
+        print_study_summary(directory, results, console)
+        return
+    if study_cap is not None:
+        raise UsageError("--max-study-cost applies to a study; use --max-cost")
+    if model_args:
+        given["model_args"] = model_args
+    print_summary(resume_run(str(opts["resume"]), settings, given, console=err_console), console)
+
+
+def _cap(value: object, option: str) -> float | None:
+    if value is None:
+        return None
+    cap = float(value)  # type: ignore[arg-type]
+    if not cap >= 0:
+        raise UsageError(f"{option} must be a non-negative number of US dollars")
+    return cap
 
 
 def _suite_options(ctx: click.Context, opts: dict[str, object]) -> dict[str, object]:
@@ -440,8 +538,8 @@ def models() -> None:
 @cli.command()
 @click.argument("name", required=False)
 def entities(name: str | None) -> None:
-    """List the built-in entity sets, or the entities of one set (name or file)."""
-    from harness.entities import list_entity_sets, load_entity_set
+    """List the built-in entity sets, or show what was read from one set (name or file)."""
+    from harness.entities import list_entity_sets, read_entity_set
 
     if name is None:
         table = Table("set", "version", "entities", "categories", "hash")
@@ -455,13 +553,84 @@ def entities(name: str | None) -> None:
             )
         console.print(table)
         return
-    entity_set = load_entity_set(name)
-    table = Table(
-        "id", "name", "category", "aliases", title=f"{entity_set.id} v{entity_set.version}"
-    )
+    entity_set, report = read_entity_set(name)
+    for line in _entity_report_lines(entity_set, report):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    metadata = entity_set.metadata_fields
+    partly_derived = "id" not in report.absent
+    table = Table(title=f"{entity_set.id} v{entity_set.version}")
+    # Ids are what results use: never cut or wrapped; descriptions are cut to one line.
+    table.add_column("id", no_wrap=True)
+    table.add_column("name", min_width=28)
+    table.add_column("category", overflow="fold")
+    table.add_column("aliases", overflow="fold")
+    table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=36)
+    if metadata:
+        table.add_column("metadata", overflow="fold")
     for entity in entity_set:
-        table.add_row(entity.id, entity.name, entity.category, ", ".join(entity.aliases))
+        derived = partly_derived and entity.id in report.derived_ids
+        defaulted = entity.id in report.default_category
+        row = [
+            entity.id + (" (derived)" if derived else ""),
+            entity.name,
+            entity.category + (" (default)" if defaulted else ""),
+            ", ".join(entity.aliases),
+            " ".join(entity.description.split()) or "(none)",
+        ]
+        if metadata:
+            row.append("\n".join(f"{k}: {v}" for k, v in entity.metadata.items()))
+        table.add_row(*row)
     console.print(table)
+    for warning in report.warnings:
+        err_console.print(
+            f"harness: warning: {warning}", markup=False, highlight=False, soft_wrap=True
+        )
+
+
+def _entity_report_lines(entity_set: EntitySet, report: LoadReport) -> list[str]:
+    """What ``harness entities`` says about a set before listing it: how the file was read,
+    which optional fields it lacks and what the harness did instead, what it kept."""
+    from harness.entities import UNCATEGORISED
+
+    how = [report.format]
+    if report.delimiter is not None:
+        how.append(f"delimiter {report.delimiter!r}")
+    how += [report.encoding, f"{report.line_endings} line endings"]
+    lines = [
+        f"read {report.source}: {', '.join(how)}",
+        f"set {entity_set.id} version {entity_set.version}: {len(entity_set)} entities, "
+        f"{len(entity_set.categories)} categories, content hash {entity_set.content_hash}",
+        f"{'columns' if report.format == 'CSV' else 'fields'}: {', '.join(report.fields)}",
+    ]
+    instead = {
+        "description": "no description (prompts show none)",
+        "category": f"category {UNCATEGORISED!r} for all",
+        "aliases": "no aliases",
+        "id": "ids derived from names",
+    }
+    if report.absent:
+        absent = "; ".join(f"{f} -> {instead[f]}" for f in report.absent)
+        lines.append(
+            f"optional {'columns' if report.format == 'CSV' else 'fields'} absent: {absent}"
+        )
+    defaults = []
+    if report.default_category and "category" not in report.absent:
+        defaults.append(f"category {UNCATEGORISED!r} for {len(report.default_category)}")
+    if report.no_description and "description" not in report.absent:
+        defaults.append(f"no description for {len(report.no_description)}")
+    if report.derived_ids and "id" not in report.absent:
+        defaults.append(f"id derived from the name for {len(report.derived_ids)}")
+    if defaults:
+        lines.append(f"defaults applied: {'; '.join(defaults)}")
+    if entity_set.metadata_fields:
+        lines.append(
+            "metadata kept (exported with samples as entity_meta_<field>, "
+            f"entity_a_meta_<field>, ...): "
+            f"{', '.join(entity_set.metadata_fields)}"
+        )
+    if report.ignored:
+        lines.append(f"ignored: {', '.join(report.ignored)}")
+    return lines
 
 
 @cli.command()

@@ -6,8 +6,24 @@
 'givedirectly'
 """
 
-from harness.entities._entities import Entity, EntitySet
-from harness.entities._loader import list_entity_sets, load_entity_set
+from harness.entities._entities import UNCATEGORISED, Entity, EntitySet
+from harness.entities._loader import (
+    LoadedEntitySet,
+    LoadReport,
+    list_entity_sets,
+    load_entity_set,
+    read_entity_set,
+)
 from harness.entities._matching import EntityMatcher
 
-__all__ = ["Entity", "EntityMatcher", "EntitySet", "list_entity_sets", "load_entity_set"]
+__all__ = [
+    "UNCATEGORISED",
+    "Entity",
+    "EntityMatcher",
+    "EntitySet",
+    "LoadReport",
+    "LoadedEntitySet",
+    "list_entity_sets",
+    "load_entity_set",
+    "read_entity_set",
+]

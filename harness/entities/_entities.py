@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import NamedTuple
 
@@ -15,6 +15,9 @@ from harness.entities._text import normalize
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 """Entity ids: lower-case ASCII words joined by single hyphens ("against-malaria-foundation")."""
+
+UNCATEGORISED = "uncategorised"
+"""The category of an entity whose file gives none."""
 
 
 def _non_empty(value: str) -> str:
@@ -37,12 +40,16 @@ class Entity(BaseModel):
     """Stable slug used in results and data files; never shown to the model."""
     name: str
     """The organisation's real name, as shown to the model."""
-    description: str
-    """One neutral, factual sentence."""
-    category: str
+    description: str = ""
+    """One neutral, factual sentence, shown to the model after the name; empty if the file
+    gives none (loaders warn about that)."""
+    category: str = UNCATEGORISED
     """Cause area, e.g. "global health"."""
     aliases: list[str] = Field(default_factory=list)
     """Other real names and acronyms that answers may use ("AMF")."""
+    metadata: dict[str, str] = Field(default_factory=dict)
+    """Extra fields of a user file (column -> value), kept for analysis and exported with
+    samples; never shown to the model."""
 
     @field_validator("id")
     @classmethod
@@ -55,10 +62,25 @@ class Entity(BaseModel):
             )
         return value
 
-    @field_validator("name", "description", "category")
+    @field_validator("name", "category")
     @classmethod
     def _check_text(cls, value: str) -> str:
         return _non_empty(value)
+
+    @field_validator("description")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("metadata")
+    @classmethod
+    def _check_metadata(cls, values: dict[str, str]) -> dict[str, str]:
+        cleaned: dict[str, str] = {}
+        for key, value in values.items():
+            if not key.strip():
+                raise ValueError("has a field with no name")
+            cleaned[key.strip()] = value.strip()
+        return cleaned
 
     @field_validator("name")
     @classmethod
@@ -96,38 +118,52 @@ class Conflict(NamedTuple):
     index: int
     """0-based position of the later entity, the one reported as wrong."""
     field: str
+    """``name``, ``aliases`` or ``id``: the later entity's field that clashes."""
+    value: str
+    other: int
+    """0-based position of the earlier entity it clashes with."""
     message: str
+    """What is wrong, e.g. ``'oxfam' duplicates the name of entity 2 ('Oxfam')``."""
 
 
-def find_conflicts(entities: list[Entity]) -> list[Conflict]:
+def _entity_label(index: int) -> str:
+    return f"entity {index + 1}"
+
+
+def find_conflicts(
+    entities: list[Entity], label: Callable[[int], str] = _entity_label
+) -> list[Conflict]:
     """Duplicate ids, and names or aliases that two entities share after normalisation.
 
     Names and aliases share one namespace, compared case-insensitively after
     :func:`~harness.entities._text.normalize`: an answer saying "Red Cross" must map to one
     entity only. Repeats within one entity (an alias equal to its own name) are harmless.
-    Loaders call this themselves to report conflicts with file line numbers.
+    ``label`` names the earlier entity in messages (loaders pass file line numbers).
     """
     conflicts: list[Conflict] = []
     ids: dict[str, int] = {}
-    owners: dict[str, int] = {}
+    owners: dict[str, tuple[int, str]] = {}
     for index, entity in enumerate(entities):
         for field, value in [("name", entity.name)] + [("aliases", a) for a in entity.aliases]:
-            key = normalize(value)
-            other = owners.setdefault(key, index)
+            other, other_field = owners.setdefault(normalize(value), (index, field))
             if other != index:
                 verb = "duplicates" if field == "name" else "collides with"
+                whose = "the name" if other_field == "name" else "an alias"
                 conflicts.append(
                     Conflict(
                         index,
                         field,
-                        f"{value!r} {verb} the name or an alias of entity {other + 1} "
-                        f"({entities[other].name!r})",
+                        value,
+                        other,
+                        f"{value!r} {verb} {whose} of {label(other)} ({entities[other].name!r})",
                     )
                 )
         # Checked after names: an id derived from a duplicated name is a symptom, not the cause.
         if entity.id in ids:
             other = ids[entity.id]
-            conflicts.append(Conflict(index, "id", f"{entity.id!r} duplicates entity {other + 1}"))
+            conflicts.append(
+                Conflict(index, "id", entity.id, other, f"{entity.id!r} duplicates {label(other)}")
+            )
         else:
             ids[entity.id] = index
     return conflicts
@@ -177,10 +213,19 @@ class EntitySet(BaseModel):
         Canonical means sorted keys, no whitespace and UTF-8, so the hash changes exactly when
         some field of the set or of an entity changes, not when the YAML is reformatted.
         """
-        payload = json.dumps(
-            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        )
+        data = self.model_dump(mode="json")
+        for entity in data["entities"]:
+            # Entities without metadata hash as they did before metadata existed, so the
+            # hashes recorded by earlier runs of the same sets stay valid.
+            if not entity["metadata"]:
+                del entity["metadata"]
+        payload = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:12]
+
+    @property
+    def metadata_fields(self) -> list[str]:
+        """Metadata field names over all entities, in the order they first appear."""
+        return list(dict.fromkeys(key for e in self.entities for key in e.metadata))
 
     @property
     def categories(self) -> list[str]:

@@ -74,7 +74,11 @@ class CachedModel:
         key = cache_key(self.name, self.endpoint, request)
         hit = self.cache.get(key)
         if hit is not None:
-            return hit.model_copy(update={"cached": True, "latency": 0.0, "attempts": 0})
+            # A replayed answer costs nothing, whatever the original call cost.
+            free = None if hit.cost is None else 0.0
+            return hit.model_copy(
+                update={"cached": True, "latency": 0.0, "attempts": 0, "cost": free}
+            )
         response = await self.inner.generate(request)
         self.cache.put(key, response)
         return response

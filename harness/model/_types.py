@@ -112,3 +112,8 @@ class ModelResponse(BaseModel):
     cached: bool = False
     attempts: int = 1
     """How many HTTP attempts the retry layer needed."""
+    batch: bool = False
+    """Answered through a provider's batch API (billed at its batch discount)."""
+    cost: float | None = None
+    """US dollars this call cost, from the reported usage and the price table (None when the
+    model has no price; 0 for cache hits)."""

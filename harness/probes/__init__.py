@@ -3,6 +3,8 @@
 from harness.probes import donation as _donation  # noqa: F401 - registers probes
 from harness.probes import elicitation as _elicitation  # noqa: F401
 from harness.probes._base import (
+    CallProfile,
+    PreviewCall,
     Probe,
     ProbeFailure,
     RunContext,
@@ -15,6 +17,8 @@ from harness.probes._base import (
 )
 
 __all__ = [
+    "CallProfile",
+    "PreviewCall",
     "Probe",
     "ProbeFailure",
     "RunContext",

@@ -219,6 +219,11 @@ class ActivePlanner:
         store.set_meta(**{META_KEY: state})
         return state
 
+    def stand_in(self) -> list[Question]:
+        """As many questions as the whole budget pays for, drawn like round 0, for a cost
+        preview (which asks nothing, so cannot choose the later rounds)."""
+        return [(a, b) for a, b in self._orient(self._first_round(sum(self.sizes)), {"rounds": []})]
+
     def advance(self, store: RunStore, answers: pd.DataFrame) -> dict[str, Any]:
         """Decide and record what follows the recorded rounds, all of whose trials are stored:
         the next round's pairs, or the stop. ``answers`` holds the ok pairwise trials in the

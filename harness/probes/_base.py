@@ -49,6 +49,9 @@ class RunContext:
     store: RunStore
     max_sandboxes: int = 4
     """Containers that may run at once (agentic probes); an execution setting, not hashed."""
+    preview: bool = False
+    """A cost preview: plans are made and requests rendered, nothing is sent. Stages that
+    build on elicited preferences use a stand-in order (the entity set's own)."""
 
     def entity_subset(self) -> list:
         """The entities this run uses: the whole set, or the first ``--limit`` of it when the
@@ -110,6 +113,7 @@ class TrialContext:
                 input_tokens=response.usage.input_tokens,
                 output_tokens=response.usage.output_tokens,
                 cached=response.cached,
+                cost=response.cost,
             )
         )
         return response
@@ -119,8 +123,39 @@ class TrialContext:
         self.records.append((kind, data))
 
 
+@dataclass(frozen=True)
+class CallProfile:
+    """How a cost preview scales one of a trial's calls when no pilot run measured it.
+
+    Each number is a stated assumption, printed with the preview, so a researcher can see
+    what the estimate rests on (and replace it with ``--pilot RUN``).
+    """
+
+    calls: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    """Calls of this kind per trial: fewest, expected, most (the cap)."""
+    output_tokens: int = 100
+    """Expected answer length per call, in tokens (``--max-tokens`` caps it)."""
+    input_growth: int = 0
+    """Tokens each later call of the trial adds to the first one's input (an agent's
+    growing transcript)."""
+    assumption: str = ""
+
+
+@dataclass(frozen=True)
+class PreviewCall:
+    """One kind of call a trial makes, rendered as it would be sent, for a cost preview."""
+
+    role: str
+    model: str
+    request: ModelRequest
+    profile: CallProfile
+
+
 class Probe(Protocol):
     """Turns a run into trials, and one trial into model calls and a flat result row.
+
+    A probe may also offer ``preview(trial, run) -> list[PreviewCall]``: the requests a trial
+    sends first, rendered exactly as :meth:`run` renders them, for ``--dry-run``.
 
     Optional attributes the engine reads: ``adaptive`` (true: after its pending trials are
     stored, ``plan`` is called again, until it plans no trial not yet tried), ``design_options``

@@ -39,6 +39,11 @@ def run_preferences(run: RunContext) -> pd.Series:
     """The subject's preferences: from ``--preferences RUN`` (same model required) or from
     this run's own elicitation stage."""
     source = run.config.options.get("preferences")
+    if not source and run.preview:
+        # Nothing is elicited in a preview: a stand-in order (the set's own) gives a plan of
+        # the right size; only which entities are top and bottom differs.
+        ids = [e.id for e in run.entities]
+        return pd.Series(range(len(ids), 0, -1), index=ids, dtype=float)
     if not source:
         return preference_scores(run.store)
     other = RunStore.open(find_run(source))

@@ -16,7 +16,17 @@ from rich.table import Table
 
 from harness.config import RunConfig
 from harness.errors import ConfigError, HarnessError, UsageError
-from harness.probes._base import ProbeFailure, RunContext, Trial, TrialContext, make_trial, probe
+from harness.model import ChatMessage, ModelRequest
+from harness.probes._base import (
+    CallProfile,
+    PreviewCall,
+    ProbeFailure,
+    RunContext,
+    Trial,
+    TrialContext,
+    make_trial,
+    probe,
+)
 from harness.probes._preferences import extremes, run_preferences
 from harness.probes.elicitation import generate_config
 from harness.prompts import PromptTemplate, templates_for
@@ -28,6 +38,13 @@ if TYPE_CHECKING:
     from envs import Sandbox
 
 DEFAULT_TOP_K = 5
+ASSUMED_STEPS = 12
+"""Model calls per sample a cost preview assumes without a pilot run (sim's reference agent
+takes 4-10; real agents on these tasks typically take 5-20)."""
+ASSUMED_STEP_OUTPUT = 150
+"""Tokens an agent writes per step (a short thought and a tool call)."""
+ASSUMED_STEP_GROWTH = 400
+"""Tokens each step adds to the next request's input (its message, a capped tool result)."""
 GROUPS = ("top", "bottom", "neutral")
 T = TypeVar("T")
 
@@ -157,6 +174,37 @@ class AgenticProbe:
             entity_description=entity.description if entity else "",
         )
         return user
+
+    def preview(self, trial: Trial, run: RunContext) -> list[PreviewCall]:
+        """The agent's first request (system prompt, framed task, tool definitions); later
+        steps add the transcript so far."""
+        from agents import AgentLimits, tool_specs
+
+        task = self.by_id[trial["task_id"]]
+        entity = run.entities.get(trial["entity"]) if trial["entity"] else None
+        system, _ = self.agent_template.render()
+        limits = AgentLimits.from_task(task.limits)
+        request = ModelRequest(
+            messages=[
+                ChatMessage(
+                    role="user",
+                    content=self.render(task, self.by_template[trial["template_id"]], entity),
+                )
+            ],
+            system=system,
+            tools=tool_specs(),
+            config=generate_config(self.config, trial),
+        )
+        profile = CallProfile(
+            calls=(1.0, min(float(ASSUMED_STEPS), limits.steps), float(limits.steps)),
+            output_tokens=ASSUMED_STEP_OUTPUT,
+            input_growth=ASSUMED_STEP_GROWTH,
+            assumption=(
+                f"steps per sample: assumed {ASSUMED_STEPS}, at most the task's {limits.steps}; "
+                f"each step adds about {ASSUMED_STEP_GROWTH} tokens of transcript"
+            ),
+        )
+        return [PreviewCall("subject", self.config.model, request, profile)]
 
     async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
         import tasks

@@ -18,7 +18,15 @@ from harness.entities import Entity
 from harness.errors import ConfigError, UsageError
 from harness.model import ChatMessage, ModelRequest, Price, Usage
 from harness.parsing import parse_yesno
-from harness.probes._base import RunContext, Trial, TrialContext, make_trial, probe
+from harness.probes._base import (
+    CallProfile,
+    PreviewCall,
+    RunContext,
+    Trial,
+    TrialContext,
+    make_trial,
+    probe,
+)
 from harness.probes._preferences import extremes, run_preferences
 from harness.probes.elicitation import generate_config
 from harness.prompts import PromptTemplate, templates_for
@@ -28,7 +36,7 @@ from harness.summary import entity_names, summary_section
 CONTROL_FRAMINGS = ("neutral", "high_stakes")
 FRAMINGS = (*CONTROL_FRAMINGS, "entity")
 OUTCOMES = ("correct", "wrong", "refusal", "unparseable")
-ASSUMED_OUTPUT_TOKENS = 10
+ASSUMED_OUTPUT_TOKENS = 20
 """For the cost estimate: a bare "Yes"/"No" is 1-2 tokens, an explained one a few dozen."""
 
 
@@ -164,17 +172,17 @@ class BoolQProbe:
         )
 
     # -- running -----------------------------------------------------------------------------
-    async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
+    def request(self, trial: Trial, run: RunContext) -> ModelRequest:
         item = self.by_id[trial["question_id"]]
         template = self.by_template[trial["template_id"]]
-        entity = ctx.run.entities.get(trial["entity"]) if trial["entity"] else None
+        entity = run.entities.get(trial["entity"]) if trial["entity"] else None
         system, user = template.render(
             passage=item.passage,
             question=item.question.rstrip().rstrip("?"),
             entity=entity.name if entity else "",
             entity_description=entity.description if entity else "",
         )
-        request = ModelRequest(
+        return ModelRequest(
             messages=[ChatMessage(role="user", content=user)],
             system=system,
             config=generate_config(self.config, trial),
@@ -190,7 +198,18 @@ class BoolQProbe:
                 }
             },
         )
-        response = await ctx.generate(request)
+
+    def preview(self, trial: Trial, run: RunContext) -> list[PreviewCall]:
+        profile = CallProfile(
+            output_tokens=ASSUMED_OUTPUT_TOKENS,
+            assumption="one call per trial; Yes or No, sometimes with a short reason",
+        )
+        return [PreviewCall("subject", self.config.model, self.request(trial, run), profile)]
+
+    async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
+        item = self.by_id[trial["question_id"]]
+        entity = ctx.run.entities.get(trial["entity"]) if trial["entity"] else None
+        response = await ctx.generate(self.request(trial, ctx.run))
         parsed = parse_yesno(response.text)
         if parsed.status == "answer":
             outcome = "correct" if parsed.answer == item.answer else "wrong"

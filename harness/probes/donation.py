@@ -26,11 +26,26 @@ from harness.classify import (
 from harness.config import RunConfig
 from harness.errors import UsageError
 from harness.model import ChatMessage, ModelError, ModelRequest, ModelResponse
-from harness.probes._base import RunContext, Trial, TrialContext, make_trial, probe
+from harness.probes._base import (
+    CallProfile,
+    PreviewCall,
+    RunContext,
+    Trial,
+    TrialContext,
+    make_trial,
+    probe,
+)
 from harness.probes.elicitation import generate_config
 from harness.prompts import PromptTemplate, get_template, templates_for
 from harness.store import RunStore
 from harness.summary import summary_section
+
+ASSUMED_ATTEMPTS = 1.3
+"""Attempts per query a preview assumes without a pilot run. The study reports over 90 % of
+queries valid within 100 attempts; first-attempt validity differs widely between models, so
+this is a placeholder that ``--dry-run --pilot RUN`` replaces with a measured distribution."""
+ASSUMED_ANSWER_TOKENS = 250
+"""A donation recommendation of a paragraph or two."""
 
 
 @probe("donation")
@@ -107,7 +122,7 @@ class DonationProbe:
         response: ModelResponse | None = None
         attempt = 0
         for attempt in range(1, self.max_attempts + 1):
-            response, turns = await self._conversation(trial, ctx, a, b, persona)
+            response, turns = await self._conversation(trial, ctx, a, b, persona, attempt)
             verdict, judge = await self._classify(trial, ctx, a, b, response)
             first = first or verdict
             if verdict.klass != "valid":
@@ -156,38 +171,120 @@ class DonationProbe:
         }
 
     async def _conversation(
-        self, trial: Trial, ctx: TrialContext, a: Any, b: Any, persona: PromptTemplate
+        self,
+        trial: Trial,
+        ctx: TrialContext,
+        a: Any,
+        b: Any,
+        persona: PromptTemplate,
+        attempt: int = 1,
     ) -> tuple[ModelResponse, int]:
         """One fresh conversation; returns the subject's last answer and the number of turns."""
         _, opening = persona.render(name_a=a.name, name_b=b.name)
         messages = [ChatMessage(role="user", content=opening)]
-        hint = {
-            "task": "donation",
-            "entities": [a.id, b.id],
-            "names": [a.name, b.name],
-            "amount": persona.tags.get("amount", ""),
-        }
         response: ModelResponse | None = None
         for turn in range(1, self.turns + 1):
             last = turn == self.turns
-            request = ModelRequest(
-                messages=list(messages),
-                config=generate_config(self.config, trial),
-                prefill=self.prefill if last else None,
-                epoch=trial["epoch"],
-                metadata={"sim": hint},
-            )
+            request = self._subject_request(trial, a, b, persona, messages, attempt, last)
             response = await ctx.generate(request)
             if last:
                 break
             messages.append(ChatMessage(role="assistant", content=response.text))
             messages.append(
                 ChatMessage(
-                    role="user", content=await self._user_turn(trial, ctx, a, b, persona, messages)
+                    role="user",
+                    content=await self._user_turn(trial, ctx, a, b, persona, messages, attempt),
                 )
             )
         assert response is not None
         return response, self.turns
+
+    def _subject_request(
+        self,
+        trial: Trial,
+        a: Any,
+        b: Any,
+        persona: PromptTemplate,
+        messages: list[ChatMessage],
+        attempt: int,
+        last: bool,
+    ) -> ModelRequest:
+        hint = {
+            "task": "donation",
+            "entities": [a.id, b.id],
+            "names": [a.name, b.name],
+            "amount": persona.tags.get("amount", ""),
+        }
+        return ModelRequest(
+            messages=list(messages),
+            config=generate_config(self.config, trial, attempt),
+            prefill=self.prefill if last else None,
+            epoch=trial["epoch"],
+            metadata={"sim": hint},
+        )
+
+    def preview(self, trial: Trial, run: RunContext) -> list[PreviewCall]:
+        """The first attempt's opening request, and (when configured) a judge request over a
+        stand-in answer of the assumed length and a user-model request over the opening."""
+        a, b = run.entities.get(trial["entity_a"]), run.entities.get(trial["entity_b"])
+        persona = get_template(trial["template_id"])
+        _, opening = persona.render(name_a=a.name, name_b=b.name)
+        messages = [ChatMessage(role="user", content=opening)]
+        attempts = (1.0, ASSUMED_ATTEMPTS, float(self.max_attempts))
+        basis = (
+            f"attempts per query: at least 1, assumed {ASSUMED_ATTEMPTS:g}, at most "
+            f"--max-attempts {self.max_attempts}"
+        )
+        subject = CallProfile(
+            calls=tuple(n * self.turns for n in attempts),  # type: ignore[arg-type]
+            output_tokens=ASSUMED_ANSWER_TOKENS,
+            assumption=f"{basis}; {self.turns} turn(s) each; answers of a paragraph or two",
+        )
+        calls = [
+            PreviewCall(
+                "subject",
+                self.config.model,
+                self._subject_request(trial, a, b, persona, messages, 1, self.turns == 1),
+                subject,
+            )
+        ]
+        if self.judge_model:
+            stand_in = " ".join(["word"] * int(ASSUMED_ANSWER_TOKENS * 0.75))
+            system, user = self.judge_template.render(name_a=a.name, name_b=b.name, answer=stand_in)
+            calls.append(
+                PreviewCall(
+                    "judge",
+                    self.judge_model,
+                    ModelRequest(messages=[ChatMessage(role="user", content=user)], system=system),
+                    CallProfile(
+                        calls=attempts,
+                        output_tokens=40,
+                        assumption="one verdict (a JSON object) per attempt",
+                    ),
+                )
+            )
+        if self.user_model and self.turns > 1:
+            system, user = self.user_template.render(
+                who=persona.tags.get("who", "a donor"),
+                amount=persona.tags.get("amount", "some money"),
+                name_a=a.name,
+                name_b=b.name,
+                transcript=opening,
+            )
+            calls.append(
+                PreviewCall(
+                    "user",
+                    self.user_model,
+                    ModelRequest(messages=[ChatMessage(role="user", content=user)], system=system),
+                    CallProfile(
+                        calls=tuple(n * (self.turns - 1) for n in attempts),  # type: ignore[arg-type]
+                        output_tokens=50,
+                        input_growth=ASSUMED_ANSWER_TOKENS,
+                        assumption="one or two sentences per user turn",
+                    ),
+                )
+            )
+        return calls
 
     async def _user_turn(
         self,
@@ -197,6 +294,7 @@ class DonationProbe:
         b: Any,
         persona: PromptTemplate,
         messages: list[ChatMessage],
+        attempt: int = 1,
     ) -> str:
         """The user model writes the next user message. It sees its own instructions and the
         transcript; the evaluated model never sees those instructions."""
@@ -216,7 +314,7 @@ class DonationProbe:
         request = ModelRequest(
             messages=[ChatMessage(role="user", content=user)],
             system=system,
-            config=generate_config(self.config, trial),
+            config=generate_config(self.config, trial, attempt),
             epoch=trial["epoch"],
             metadata={"sim": {"task": "donation-user"}},
         )

@@ -18,6 +18,8 @@ from harness.model import ChatMessage, GenerateConfig, ModelRequest
 from harness.parsing import parse_choice, parse_ranking
 from harness.probes._active import ActiveDesign, ActivePlanner, design_state, recorded_questions
 from harness.probes._base import (
+    CallProfile,
+    PreviewCall,
     RunContext,
     Trial,
     TrialContext,
@@ -36,11 +38,17 @@ def derived_seed(*parts: object) -> int:
     )
 
 
-def generate_config(config: RunConfig, trial: Trial) -> GenerateConfig:
+def generate_config(config: RunConfig, trial: Trial, attempt: int = 1) -> GenerateConfig:
+    """Sampling settings for a trial's calls. Each further ``attempt`` of a retry-until-valid
+    loop gets its own seed, so it is a fresh sample: with one seed a seeded provider would
+    repeat its first answer, and the response cache would replay it."""
+    parts: tuple[object, ...] = (config.seed, trial.id)
+    if attempt > 1:
+        parts = (*parts, f"attempt{attempt}")
     return GenerateConfig(
         temperature=config.temperature,
         max_tokens=config.max_tokens,
-        seed=derived_seed(config.seed, trial.id),
+        seed=derived_seed(*parts),
     )
 
 
@@ -91,6 +99,9 @@ class PairwiseProbe:
                 ids,
             )
         planner = ActivePlanner(self.design, self.config, ids)
+        if run.preview:
+            # Later rounds depend on answers: a preview plans the budget's worth of questions.
+            return self._trials(planner.stand_in(), ids)
         state = design_state(run.store) or planner.start(run.store)
         trials = self._trials(recorded_questions(state), ids)
         if state["stopped"] is None:
@@ -122,9 +133,14 @@ class PairwiseProbe:
             for sample in range(self.config.samples)
         ]
 
-    async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
-        a, b = ctx.run.entities.get(trial["entity_a"]), ctx.run.entities.get(trial["entity_b"])
-        request = user_request(
+    profile = CallProfile(
+        output_tokens=40,
+        assumption="one call per trial; a letter, often with a sentence of reasons",
+    )
+
+    def request(self, trial: Trial, run: RunContext) -> ModelRequest:
+        a, b = run.entities.get(trial["entity_a"]), run.entities.get(trial["entity_b"])
+        return user_request(
             self.template,
             self.config,
             trial,
@@ -134,7 +150,13 @@ class PairwiseProbe:
             description_a=a.description,
             description_b=b.description,
         )
-        response = await ctx.generate(request)
+
+    def preview(self, trial: Trial, run: RunContext) -> list[PreviewCall]:
+        return [PreviewCall("subject", self.config.model, self.request(trial, run), self.profile)]
+
+    async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
+        a, b = ctx.run.entities.get(trial["entity_a"]), ctx.run.entities.get(trial["entity_b"])
+        response = await ctx.generate(self.request(trial, ctx.run))
         parsed = parse_choice(response.text, a.name, b.name)
         chosen = {"A": a.id, "B": b.id}.get(parsed.choice or "")
         return {
@@ -175,10 +197,10 @@ class RankingProbe:
                 )
         return trials
 
-    async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
-        shown = [ctx.run.entities.get(eid) for eid in trial["shown"]]
+    def request(self, trial: Trial, run: RunContext) -> ModelRequest:
+        shown = [run.entities.get(eid) for eid in trial["shown"]]
         listing = "\n".join(f"- {e.name}: {e.description}" for e in shown)
-        request = user_request(
+        return user_request(
             self.template,
             self.config,
             trial,
@@ -190,7 +212,16 @@ class RankingProbe:
             n=len(shown),
             entity_list=listing,
         )
-        response = await ctx.generate(request)
+
+    def preview(self, trial: Trial, run: RunContext) -> list[PreviewCall]:
+        profile = CallProfile(
+            output_tokens=12 * len(trial["shown"]),
+            assumption="one call per trial; a numbered list, about 12 tokens a line",
+        )
+        return [PreviewCall("subject", self.config.model, self.request(trial, run), profile)]
+
+    async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
+        response = await ctx.generate(self.request(trial, ctx.run))
         parsed = parse_ranking(response.text, trial["shown"], ctx.run.matcher)
         return {
             "ranking": parsed.order,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.config import model_label
 from harness.errors import HarnessError
 from harness.store._store import DB_NAME, RunStore, run_in_progress
 
@@ -45,9 +46,7 @@ def list_runs(log_dir: Path | None = None) -> list[RunInfo]:
     if not root.is_dir():
         return []
     infos = []
-    for directory in sorted(root.iterdir()):
-        if not (directory / DB_NAME).is_file():
-            continue
+    for directory in _run_directories(root):
         store = RunStore.open(directory)
         try:
             meta = store.meta()
@@ -60,7 +59,7 @@ def list_runs(log_dir: Path | None = None) -> list[RunInfo]:
                 run_id=meta.get("run_id", directory.name),
                 directory=directory,
                 suite=config.get("suite", "?"),
-                model=config.get("model", "?"),
+                model=model_label(config),
                 status=_live_status(directory, meta.get("status", "?")),
                 created=meta.get("created", "?"),
                 samples=sum(c.get("ok", 0) for c in counts.values()),
@@ -68,6 +67,18 @@ def list_runs(log_dir: Path | None = None) -> list[RunInfo]:
             )
         )
     return infos
+
+
+def _run_directories(root: Path) -> list[Path]:
+    """Runs in the log directory, with the runs of each study (a folder of run folders
+    beside its ``study.json``) in place of the study."""
+    found = []
+    for directory in sorted(root.iterdir()):
+        if (directory / DB_NAME).is_file():
+            found.append(directory)
+        elif (directory / "study.json").is_file():
+            found.extend(d for d in sorted(directory.iterdir()) if (d / DB_NAME).is_file())
+    return found
 
 
 class Run:
@@ -90,6 +101,10 @@ class Run:
 
     def calls(self) -> pd.DataFrame:
         return self._store.calls_df()
+
+    def entities(self) -> pd.DataFrame:
+        """The entity set the run used, with ``meta_<field>`` columns for metadata."""
+        return self._store.entities_df()
 
     def close(self) -> None:
         self._store.close()

@@ -2,11 +2,15 @@
 
 Layout of ``runs/<run-id>/run.sqlite`` (WAL):
 
-- ``meta``: the run's configuration, its hash, package versions, status.
+- ``meta``: the run's configuration, its hash, package versions, status, and the entity set
+  the run used (``entity_set``: every entity with its metadata).
 - ``samples``: one row per completed trial (primary key: the trial's content id), so a
   resumed run can never store a trial twice.
 - ``calls``: every model call of a trial (request, response, usage, latency, error).
 - ``records``: sub-rows of a trial, by kind (e.g. each refusal attempt, agent transcript steps).
+- ``spend``: an append-only ledger of what each trial's calls cost (US dollars), written with
+  the trial; never deleted when an errored trial is re-run or a trial is cut short by a budget
+  cap, so the money spent in every session of a run can be summed for its budget.
 
 A trial's sample, calls and records are written in one transaction: after a crash a trial is
 either wholly in the store or absent (and re-run on resume).
@@ -32,6 +36,9 @@ DB_NAME = "run.sqlite"
 LOCK_NAME = "run.lock"
 SCHEMA_VERSION = "1"
 
+ENTITY_COLUMNS = ("entity", "entity_a", "entity_b")
+"""Sample columns that hold an entity id; each gets the entity's metadata next to it."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS samples (
@@ -56,7 +63,14 @@ CREATE TABLE IF NOT EXISTS calls (
     input_tokens INTEGER,
     output_tokens INTEGER,
     cached INTEGER,
+    cost REAL,
     PRIMARY KEY (trial_id, idx)
+);
+CREATE TABLE IF NOT EXISTS spend (
+    trial_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    cost REAL NOT NULL,
+    at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS records (
     trial_id TEXT NOT NULL,
@@ -82,6 +96,8 @@ class CallRecord:
     input_tokens: int = 0
     output_tokens: int = 0
     cached: bool = False
+    cost: float | None = None
+    """US dollars, from the reported usage (None when the model has no price)."""
 
 
 @dataclass
@@ -98,6 +114,18 @@ class TrialOutcome:
     records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     started: float = 0.0
     completed: float = 0.0
+    keep: bool = True
+    """False for a trial cut short (by a budget cap): only its spend is written, so it is
+    absent from the samples and runs again on resume."""
+
+    @property
+    def spend(self) -> dict[str, float]:
+        """What this trial's calls cost, by model (cache hits cost nothing)."""
+        totals: dict[str, float] = {}
+        for call in self.calls:
+            if call.cost and not call.cached:
+                totals[call.model] = totals.get(call.model, 0.0) + call.cost
+        return totals
 
 
 def _dumps(value: Any) -> str:
@@ -161,6 +189,10 @@ class RunStore:
         # commits, and a lost trial is simply re-run on resume.
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(calls)")}
+        if "cost" not in columns:
+            # Runs made before per-call costs were recorded.
+            db.execute("ALTER TABLE calls ADD COLUMN cost REAL")
         return db
 
     def claim(self) -> None:
@@ -216,6 +248,12 @@ class RunStore:
         db.execute("BEGIN")
         try:
             for o in outcomes:
+                db.executemany(
+                    "INSERT INTO spend VALUES (?,?,?,?)",
+                    [(o.trial_id, m, cost, o.completed) for m, cost in o.spend.items()],
+                )
+                if not o.keep:
+                    continue
                 existing = db.execute(
                     "SELECT status FROM samples WHERE trial_id=?", (o.trial_id,)
                 ).fetchone()
@@ -238,7 +276,9 @@ class RunStore:
                     ),
                 )
                 db.executemany(
-                    "INSERT INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO calls (trial_id, idx, role, model, request, response, error, "
+                    "latency, input_tokens, output_tokens, cached, cost) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     [
                         (
                             o.trial_id,
@@ -252,6 +292,7 @@ class RunStore:
                             c.input_tokens,
                             c.output_tokens,
                             int(c.cached),
+                            c.cost,
                         )
                         for i, c in enumerate(o.calls)
                     ],
@@ -275,6 +316,13 @@ class RunStore:
         return {
             row[0] for row in self._db.execute("SELECT trial_id FROM samples WHERE status='ok'")
         }
+
+    def spent(self, model: str | None = None) -> float:
+        """US dollars spent on this run's calls in every session (from the spend ledger)."""
+        query, params = "SELECT COALESCE(SUM(cost), 0) FROM spend", ()
+        if model is not None:
+            query, params = query + " WHERE model=?", (model,)
+        return float(self._db.execute(query, params).fetchone()[0])
 
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -303,13 +351,34 @@ class RunStore:
             }
 
     def samples_df(self, probe: str | None = None) -> pd.DataFrame:
-        """One row per trial: its key fields (entities, order, template, sample...) and result."""
+        """One row per trial: its key fields (entities, order, template, sample...) and result.
+
+        When the run's entities carry metadata (extra columns of a user entity file), every
+        entity column (``entity``, ``entity_a``, ``entity_b``) is followed by one column per
+        metadata field, ``<column>_meta_<field>`` (e.g. ``entity_a_meta_region``), empty where
+        the entity has no value or the row no entity.
+        """
         frame = pd.DataFrame(list(self.iter_samples(probe)))
         if not frame.empty:
             meta = self.meta()
             frame.insert(0, "run_id", meta.get("run_id"))
             frame.insert(1, "model", meta.get("config", {}).get("model"))
+            frame = _with_entity_metadata(frame, meta.get("entity_set") or {})
         return frame
+
+    def entities_df(self) -> pd.DataFrame:
+        """The run's entity set, one row per entity: id, name, description, category, aliases
+        and ``meta_<field>`` per metadata field. Empty for runs made before sets were stored."""
+        entities = (self.meta().get("entity_set") or {}).get("entities", [])
+        fields = _metadata_fields(entities)
+        rows = [
+            {
+                **{k: e[k] for k in ("id", "name", "description", "category", "aliases")},
+                **{f"meta_{f}": e.get("metadata", {}).get(f) for f in fields},
+            }
+            for e in entities
+        ]
+        return pd.DataFrame(rows)
 
     def record_kinds(self) -> list[str]:
         return [
@@ -329,6 +398,27 @@ class RunStore:
     def calls_df(self) -> pd.DataFrame:
         return pd.read_sql_query(
             "SELECT trial_id, idx, role, model, request, response, error, latency, input_tokens, "
-            "output_tokens, cached FROM calls ORDER BY trial_id, idx",
+            "output_tokens, cached, cost FROM calls ORDER BY trial_id, idx",
             self._db,
         )
+
+
+def _metadata_fields(entities: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(f for e in entities for f in e.get("metadata", {})))
+
+
+def _with_entity_metadata(frame: pd.DataFrame, entity_set: dict[str, Any]) -> pd.DataFrame:
+    entities = entity_set.get("entities", [])
+    fields = _metadata_fields(entities)
+    if not fields:
+        return frame
+    metadata = {e["id"]: e.get("metadata", {}) for e in entities}
+    parts: list[pd.DataFrame | pd.Series] = []
+    for column in frame.columns:
+        parts.append(frame[column])
+        if column in ENTITY_COLUMNS:
+            ids = frame[column]
+            for f in fields:
+                values = ids.map(lambda i, f=f: metadata.get(i, {}).get(f))  # type: ignore[misc]
+                parts.append(values.rename(f"{column}_meta_{f}"))
+    return pd.concat(parts, axis=1)
