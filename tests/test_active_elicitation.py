@@ -5,13 +5,8 @@ analysis of an active run end to end."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from collections import Counter
 from itertools import combinations
 from pathlib import Path
@@ -352,7 +347,7 @@ def test_a_recorded_round_is_read_back_not_recomputed_from_changed_results(tmp_p
     assert design(copy)["rounds"][2] != design(clean)["rounds"][2]  # decided from the flips
 
 
-def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path) -> None:
+def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path, kill_mid_run) -> None:
     args = [
         "--suite",
         "elicitation",
@@ -368,28 +363,7 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path) -> None:
         "--no-cache",
     ]
     killed_dir = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", *args, "--log-dir", str(killed_dir)],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        dbs = list(killed_dir.glob("*/run.sqlite"))
-        stored = 0
-        if dbs:
-            try:
-                with sqlite3.connect(dbs[0]) as db:
-                    stored = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-            except sqlite3.OperationalError:
-                stored = 0
-        if stored >= 2200:  # round 0 is 1,536 queries: this is inside round 1
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_mid_run(args, killed_dir, 2200)  # round 0 is 1,536 queries: this is inside round 1
     directory = only_run(killed_dir)
     state = design(directory)
     assert state["stopped"] is None and len(state["rounds"]) < 4
@@ -477,3 +451,26 @@ def test_active_elicitation_feeds_the_advice_suite(tmp_path, capsys) -> None:
         assert len(run.samples("pairwise")) == 60
         assert len(run.samples("donation")) == 16 * 15
         assert run.meta["status"] == "complete"
+
+
+def test_dry_run_previews_the_active_budget_and_writes_nothing(tmp_path, capsys) -> None:
+    log_dir = tmp_path / "runs"
+    code = run_cli(
+        "run",
+        "--suite",
+        "elicitation",
+        "--model",
+        "openai/gpt-4o",
+        "--pair-strategy",
+        "active",
+        "--pair-budget",
+        "20%",
+        "--dry-run",
+        "--log-dir",
+        str(log_dir),
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    pairwise = next(line for line in out.splitlines() if "pairwise" in line and "subject" in line)
+    assert "1,023" in pairwise and "5,112" not in pairwise  # 20 % of 5,112, rounded up
+    assert not log_dir.exists()
