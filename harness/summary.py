@@ -142,6 +142,7 @@ def _usage(result: RunResult, console: Console) -> None:
 @summary_section("pairwise")
 def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
     from analysis import bradley_terry, ranking_scores, spearman
+    from harness.probes._active import META_KEY, describe
     from harness.probes._preferences import pairwise_frame
     from harness.probes.elicitation import ranking_long
 
@@ -153,6 +154,13 @@ def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
         ok = pairwise[pairwise["status"] == "ok"]
         parsed = ok[ok["choice"].notna()]
         stats.add_row("pairwise answers", f"{len(pairwise):,} ({len(pairwise) - len(ok)} errors)")
+        if design := meta.get(META_KEY):
+            config = meta.get("config", {})
+            entities = len(set(pairwise["entity_a"]) | set(pairwise["entity_b"]))
+            per_question = config.get("samples", 1) * config.get("epochs", 1)
+            stats.add_row(
+                "pairwise design", describe(design, len(pairwise), entities, per_question)
+            )
         stats.add_row("pairwise parse rate", _pct(len(parsed), len(ok)))
         stats.add_row(
             "position bias (share choosing A)", _pct((parsed["choice"] == "A").sum(), len(parsed))

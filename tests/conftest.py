@@ -22,11 +22,16 @@ import contextlib
 import functools
 import json
 import os
+import signal
+import sqlite3
+import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -144,6 +149,48 @@ class ChatServer:
     def __exit__(self, *exc: object) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+@pytest.fixture
+def kill_mid_run() -> Callable[..., None]:
+    """``kill(args, log_dir, threshold, probe=None, stores="*/run.sqlite", timeout=60)``: start
+    ``harness run ARGS --log-dir LOG_DIR`` in a child process and ``kill -9`` it once the run
+    stores matching ``stores`` under ``log_dir`` hold ``threshold`` samples (of ``probe``, or
+    of every probe). Fails if the run finished before it could be killed."""
+
+    def kill(
+        args: list[str],
+        log_dir: Path,
+        threshold: int,
+        *,
+        probe: str | None = None,
+        stores: str = "*/run.sqlite",
+        timeout: float = 60.0,
+    ) -> None:
+        query = "SELECT COUNT(*) FROM samples" + (" WHERE probe=?" if probe else "")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness", "run", *args, "--log-dir", str(log_dir)],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            stored = 0
+            for path in log_dir.glob(stores):
+                try:
+                    with sqlite3.connect(path) as db:
+                        stored += db.execute(query, (probe,) if probe else ()).fetchone()[0]
+                except sqlite3.OperationalError:
+                    pass  # created but not yet initialised, or busy
+            if stored >= threshold:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    return kill
 
 
 @pytest.fixture

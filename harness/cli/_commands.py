@@ -15,6 +15,7 @@ from rich.table import Table
 from harness.config import RunConfig, parse_model_args
 from harness.errors import UsageError
 from harness.store import default_log_dir
+from harness.suites import PAIRWISE_OPTIONS
 
 if TYPE_CHECKING:
     from harness.engine import RunSettings
@@ -41,6 +42,7 @@ DESIGN_OPTIONS = {
 
 # Probe options: part of the design (hashed), stored in RunConfig.options under these names.
 SUITE_OPTIONS = (
+    *PAIRWISE_OPTIONS,
     "pairs",
     "max_attempts",
     "prefill",
@@ -166,6 +168,45 @@ def cli() -> None:
     help="Where run directories go [default: ./runs].",
 )
 @click.option("--resume", "resume", metavar="RUN", help="Continue an interrupted run (id or path).")
+@click.option(
+    "--pair-strategy",
+    envvar="HARNESS_PAIR_STRATEGY",
+    type=click.Choice(["full", "active"]),
+    default=None,
+    help="Pairwise design: every pair in both orders (full), or pairs chosen in rounds from "
+    "the Bradley–Terry fit of the answers so far (active)  [default: full].",
+)
+@click.option(
+    "--pair-budget",
+    envvar="HARNESS_PAIR_BUDGET",
+    default=None,
+    callback=lambda _ctx, _param, value: _pair_budget(value),
+    metavar="N|P%",
+    help="active: pairwise queries to spend, or a share of the full design's  [default: 25%].",
+)
+@click.option(
+    "--pair-rounds",
+    envvar="HARNESS_PAIR_ROUNDS",
+    type=int,
+    default=None,
+    help="active: rounds the budget is spread over (1 = a random design)  [default: 4].",
+)
+@click.option(
+    "--pair-orders",
+    envvar="HARNESS_PAIR_ORDERS",
+    type=click.Choice(["alternate", "both"]),
+    default=None,
+    help="active: ask a chosen pair once, in position-balancing order, or in both orders  "
+    "[default: alternate].",
+)
+@click.option(
+    "--pair-stop-rho",
+    envvar="HARNESS_PAIR_STOP_RHO",
+    type=float,
+    default=None,
+    help="active: also stop once the Spearman rho between the fits before two consecutive "
+    "rounds reaches this value.",
+)
 @click.option(
     "--pairs",
     envvar="HARNESS_PAIRS",
@@ -307,6 +348,8 @@ def run(ctx: click.Context, **opts: object) -> None:
         max_cost=_cap(opts["max_cost"], "--max-cost"),
     )
     study_cap = _cap(opts["max_study_cost"], "--max-study-cost")
+    if opts["pair_strategy"] == "full":
+        opts["pair_strategy"] = None  # the default design: recorded (and hashed) as absent
     model_args = parse_model_args(opts["model_args"])  # type: ignore[arg-type]
     if opts["pilot"] and not opts["dry_run"]:
         raise UsageError("--pilot goes with --dry-run")
@@ -424,6 +467,13 @@ def _suite_options(ctx: click.Context, opts: dict[str, object]) -> dict[str, obj
                 str(Path(str(opts[name])).resolve()) if name == "task_dir" else opts[name]
             )
     return options
+
+
+def _pair_budget(value: str | None) -> int | str | None:
+    """Normalised as the run records it, so a resume given the same budget matches."""
+    from harness.probes._active import parse_budget
+
+    return None if value is None else parse_budget(value)
 
 
 def _positive(value: object, option: str) -> int:

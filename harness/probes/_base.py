@@ -56,12 +56,18 @@ class RunContext:
     def entity_subset(self) -> list:
         """The entities this run uses: the whole set, or the first ``--limit`` of it when the
         suite's limit counts entities (in boolq it counts questions, in agentic tasks)."""
-        from harness.suites import get_suite
-
         entities = list(self.entities)
-        if self.config.limit and get_suite(self.config.suite).limit_means == "entities":
-            return entities[: self.config.limit]
-        return entities
+        limit = entity_limit(self.config)
+        return entities[:limit] if limit else entities
+
+
+def entity_limit(config: RunConfig) -> int | None:
+    """``--limit`` when the suite's limit counts entities, else None."""
+    from harness.suites import get_suite
+
+    if config.limit and get_suite(config.suite).limit_means == "entities":
+        return config.limit
+    return None
 
 
 class ProbeFailure(Exception):
@@ -153,6 +159,10 @@ class Probe(Protocol):
 
     A probe may also offer ``preview(trial, run) -> list[PreviewCall]``: the requests a trial
     sends first, rendered exactly as :meth:`run` renders them, for ``--dry-run``.
+
+    Optional attributes the engine reads: ``adaptive`` (true: after its pending trials are
+    stored, ``plan`` is called again, until it plans no trial not yet tried), ``design_options``
+    (resolved probe options, recorded in the hashed configuration) and ``estimate(run)``.
     """
 
     name: str
