@@ -7,14 +7,18 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.parsing._text import clean
+from harness.parsing._text import (
+    clean_lines,
+    json_field,
+    label_pattern,
+    statements,
+    strip_thinking,
+    strongest,
+)
 
 YesNoStatus = Literal["answer", "refusal", "unparseable"]
 
 _VALUE = {"yes": True, "no": False, "true": True, "false": False}
-
-# Reasoning models may emit their thinking inline; only what follows it is the answer.
-_THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.I | re.S)
 
 # "no" is a verdict only when it is not the determiner of a noun phrase: "No one knows",
 # "no clear answer" and "no idea" are hedges, not answers.
@@ -25,11 +29,14 @@ _NOT_A_VERDICT_AFTER_NO = (
 _WORD = rf"(yes|no{_NOT_A_VERDICT_AFTER_NO}|true|false)"
 
 # "Answer: No", "Final answer - **Yes**", "the answer is no", "my answer would be yes".
-_LABELLED = re.compile(
-    r"\b(?:final\s+answer|answer|verdict)\s*(?:is|would\s+be|will\s+be|here\s+is)?\s*[:=\-—–]?\s*"
-    rf"[\"'(\[]*{_WORD}\b",
+_LABELS = label_pattern(r"answer|verdict|conclusion|response")
+_VALUE_START = re.compile(
+    r"^[\s\"'(\[*>\-]*(?:(?:clearly|simply|definitely|certainly|probably|likely|still|"
+    r"therefore|thus|a\s+(?:clear|definite|firm|simple))\b[\s,]*)*"
+    rf"{_WORD}(?![\w'])",
     re.I,
 )
+_JSON_KEYS = ("answer", "final_answer", "verdict", "response", "result", "label")
 # Other explicit statements of the verdict: "I'd say yes", "So, no." (last one wins).
 _STATED = re.compile(
     r"\b(?:i\s+would\s+say|i'd\s+say|i\s+say|so|therefore|thus|hence|overall)\s*[,:\-—–]?\s*"
@@ -67,53 +74,81 @@ class YesNoParse:
     answer: bool | None
     status: YesNoStatus
     method: str
-    """``labelled``, ``stated``, ``leading`` or ``trailing`` for answers; ``refusal``;
-    ``empty``, ``ambiguous``, ``conflict`` or ``none`` for unparseable output."""
+    """A name from :mod:`harness.parsing.methods`: ``json``, ``final_statement``, ``stated``,
+    ``leading`` or ``last_line`` for answers; ``refusal``; ``empty``, ``ambiguous``,
+    ``conflict`` or ``unparseable`` for unparseable output."""
 
 
 def _answer(word: str, method: str) -> YesNoParse:
     return YesNoParse(_VALUE[word.lower()], "answer", method)
 
 
-def parse_yesno(text: str) -> YesNoParse:
-    """Parse an answer to a yes/no question.
+_CONFLICT = YesNoParse(None, "unparseable", "conflict")
 
-    Order of evidence: an explicitly labelled verdict ("Answer: No", "the answer is yes"; the
-    last one wins, as models sometimes revise); other stated verdicts ("so, no"); the answer
-    given first; the answer given last. A first and a last word that disagree are a
-    ``conflict`` rather than a guess. Refusals ("I can't help you win this", "that would be
-    cheating", "impossible to answer") are told apart from answers, including the refusal
-    that starts with "No, I won't...".
+
+def _json_verdict(body: str) -> bool | None:
+    value = json_field(body, _JSON_KEYS)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and (m := _VALUE_START.match(value)):
+        return _VALUE[m.group(1).lower()]
+    return None
+
+
+def parse_yesno(text: str) -> YesNoParse:
+    """Parse an answer to a yes/no question, final answer first.
+
+    Order of evidence: a JSON object (``{"answer": "yes"}``); an explicitly labelled verdict
+    ("Final answer: No", "**Answer:** Yes", "the answer is yes", ``\\boxed{No}``; "final"
+    labels outrank plain ones, and labelled verdicts of one tier that disagree are a
+    ``conflict``); other stated verdicts ("I'd say yes", "so, no"; the last one counts); the
+    answer given first; the answer given last. A first answer that disagrees with a later
+    one is a ``conflict`` rather than a guess. Refusals ("I can't help you win this", "that
+    would be cheating", "impossible to answer") are told apart from answers, including the
+    refusal that starts with "No, I won't...". Inline thinking is never read.
     """
-    without_thinking = _THINK.sub(" ", text or "")
-    lines = [clean(line) for line in without_thinking.splitlines()]
-    lines = [line for line in lines if line]
+    body = strip_thinking(text or "")
+    lines = clean_lines(body)
     if not lines:
         return YesNoParse(None, "unparseable", "empty")
-    body = " ".join(lines)
-    had_both = bool(_BOTH.search(body))
+    if "{" in body and (verdict := _json_verdict(body)) is not None:
+        return YesNoParse(verdict, "answer", "json")
+    joined = " ".join(lines)
+    had_both = bool(_BOTH.search(joined))
     if had_both:
-        body = _BOTH.sub(" ~ ", body)
         lines = [_BOTH.sub(" ~ ", line) for line in lines]
+        joined = " ".join(lines)
 
-    for pattern, method in ((_LABELLED, "labelled"), (_STATED, "stated")):
-        found = [m.group(1) for m in pattern.finditer(body)]
-        if found:
-            return _answer(found[-1], method)
-
-    refusal = _REFUSAL.search(body)
     leading = _LEADING.match(lines[0])
-    trailing = _TRAILING.search(body) or _TRAILING_TF.search(lines[-1])
+    first = _VALUE[leading.group(1).lower()] if leading else None
+    labelled = {
+        _VALUE[m.group(1).lower()]
+        for s in strongest(statements(lines, _LABELS))
+        if (m := _VALUE_START.match(s.value))
+    }
+    if labelled:
+        if len(labelled) > 1 or (first is not None and first not in labelled):
+            return _CONFLICT
+        return YesNoParse(labelled.pop(), "answer", "final_statement")
+
+    stated = [m.group(1) for m in _STATED.finditer(joined)]
+    if stated:
+        if first is not None and _VALUE[stated[-1].lower()] != first:
+            return _CONFLICT
+        return _answer(stated[-1], "stated")
+
+    refusal = _REFUSAL.search(joined)
+    trailing = _TRAILING.search(joined) or _TRAILING_TF.search(lines[-1])
     if leading:
-        first_sentence = re.split(r"(?<=[.!?])\s", body, maxsplit=1)[0]
+        first_sentence = re.split(r"(?<=[.!?])\s", joined, maxsplit=1)[0]
         # "No, I won't help you cheat." starts with "No" but answers nothing.
         if leading.group(1).lower() == "no" and _REFUSAL.search(first_sentence):
             return YesNoParse(None, "refusal", "refusal")
-        if trailing and _VALUE[trailing.group(1).lower()] != _VALUE[leading.group(1).lower()]:
-            return YesNoParse(None, "unparseable", "conflict")
+        if trailing and _VALUE[trailing.group(1).lower()] != first:
+            return _CONFLICT
         return _answer(leading.group(1), "leading")
     if trailing:
-        return _answer(trailing.group(1), "trailing")
+        return _answer(trailing.group(1), "last_line")
     if refusal:
         return YesNoParse(None, "refusal", "refusal")
-    return YesNoParse(None, "unparseable", "ambiguous" if had_both else "none")
+    return YesNoParse(None, "unparseable", "ambiguous" if had_both else "unparseable")
