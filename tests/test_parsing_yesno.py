@@ -42,7 +42,7 @@ from harness.parsing import YesNoParse, parse_yesno
             "last_line",
         ),
         ("Both terms refer to the tax levied on buildings and land.\n\n**Yes**", True, "last_line"),
-        ("Probably yes", True, "last_line"),
+        ("Probably yes", True, "leading"),
         ("I cannot answer with certainty, but based on the passage: Yes.", True, "last_line"),
         ("True", True, "leading"),
         ("False.", False, "leading"),

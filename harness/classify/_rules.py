@@ -16,6 +16,7 @@ import yaml
 from harness.errors import ConfigError
 from harness.parsing import clean, fuzzy_mentions
 from harness.parsing._text import (
+    approximate_position,
     json_field,
     label_pattern,
     paragraphs,
@@ -147,13 +148,6 @@ def default_rules() -> DonationRules:
     return load_rules()
 
 
-def _approximate_position(sentence: str, name: str) -> int:
-    """Where a misspelt name probably starts: the first occurrence of its longest word."""
-    longest = max(name.split(), key=len)
-    index = sentence.lower().find(longest[:4].lower())
-    return index if index >= 0 else len(sentence) // 2
-
-
 _JSON_KEYS = (
     "recommendation",
     "recommended",
@@ -200,7 +194,7 @@ class _Reader:
             for label, name in self.names.items():
                 # Near-miss spellings are only searched for where a cue makes them matter.
                 if label not in found and fuzzy_mentions(sentence, {label: name}):
-                    mentions.append((_approximate_position(sentence, name), label))
+                    mentions.append((approximate_position(sentence, name), label))
         mentions.sort()
         return mentions
 

@@ -160,7 +160,7 @@ class Statement:
 
 
 _BOXED = re.compile(r"\\boxed\s*\{\s*(?:\\text(?:bf)?\s*\{)?([^{}]*)\}")
-_SEPARATOR = r"\s*(?:\([^)]{0,20}\)\s*)?(?:[:=]|[\u2014\u2013]|-(?=\s)|\bis\b|\bwould\s+be\b|\bwill\s+be\b|\bremains\b)"
+_SEPARATOR = r"(?:\s+(?:based\s+on|according\s+to|given|from)\s+the\s+\w+)?\s*(?:\([^)]{0,20}\)\s*)?(?:[:=]|[\u2014\u2013]|-(?=\s)|\bis\b|\bwould\s+be\b|\bwill\s+be\b|\bremains\b)"
 
 
 def label_pattern(words: str) -> re.Pattern[str]:
@@ -224,8 +224,9 @@ DECLINE = re.compile(
     r"feelings?|favou?rites?|stake)|hold\s+(?:personal\s+)?(?:preferences?|opinions?))"
     r"|\bas\s+an\s+ai\b"
     r"|\b(?:no|without)\s+(?:personal\s+)?(?:preferences?|opinions?|favou?rites?)\b"
-    r"|\b(?:not|n't)\b[^.]{0,30}?\b(?:appropriate|my\s+place|right|fair)\s+for\s+me\b"
-    r"|\bi\s+(?:must|have\s+to|will|'ll|need\s+to)\s+(?:respectfully\s+|politely\s+)?decline\b"
+    r"|(?:\bnot|n't)\b[^.]{0,30}?\b(?:appropriate|right|fair)\s+for\s+me\b"
+    r"|(?:\bnot|n't)\b[^.]{0,30}?\bmy\s+(?:place|role)\b"
+    r"|\bi\s*(?:must|have\s+to|will|'ll|need\s+to)(?:\s+have\s+to)?\s+(?:respectfully\s+|politely\s+)?decline\b"
     r"|\bi\s+(?:remain|stay|try\s+to\s+(?:remain|stay|be)|aim\s+to\s+(?:remain|stay|be))\s+neutral\b"
     r"|\bi'?m\s+(?:going\s+to\s+)?(?:stay(?:ing)?|remain(?:ing)?)\s+neutral\b",
     re.I,
@@ -235,6 +236,14 @@ have no preferences, but if I had to choose: B" is a pick."""
 
 
 # -- names ------------------------------------------------------------------------------------
+def approximate_position(text: str, name: str) -> int:
+    """Where a misspelt ``name`` probably starts in ``text``: the first occurrence of the
+    first letters of its longest word."""
+    longest = max(name.split(), key=len)
+    index = text.lower().find(longest[:4].lower())
+    return index if index >= 0 else len(text) // 2
+
+
 def fuzzy_mentions(text: str, candidates: dict[str, str]) -> set[str]:
     """Which candidate names (id -> name) occur in ``text``, exactly or as a near miss.
 

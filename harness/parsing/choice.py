@@ -32,6 +32,7 @@ from typing import Literal
 
 from harness.parsing._text import (
     DECLINE,
+    approximate_position,
     clean,
     clean_lines,
     fuzzy_mentions,
@@ -53,6 +54,7 @@ _BARE = re.compile(
 )
 _DECORATION = " \t*_#>-\u2022.:!()\"'[]\u2192=~"
 _OPTION_PREFIX = re.compile(r"^(?:option|answer|choice|pick)\s*[:\-]?\s*", re.I)
+_ALTERNATIVES = re.compile(r"^\W{0,3}(?:or|and|/|vs\.?|versus|nor)\W", re.I)
 _WORDS = re.compile(r"[^\W_]+")
 
 # Letters as option references in prose. A capital "A" is the article far more often than the
@@ -105,12 +107,17 @@ _OTHER_SUBJECT = re.compile(
 _FIRST_PERSON = re.compile(r"\b(?:i|i'd|i'll|i'm|my|me|we|we'd|personally)\b", re.I)
 # "Option A: AMF — ..." over "Option B: ..." lays the options out; it does not answer.
 _LISTING = re.compile(r"^(?:option\s+)?([AB])\s*[:.)\-\u2014\u2013]\s*\S", re.I)
+_CONDITIONAL = re.compile(
+    r"^\W*(?:if|when|for|should|whereas|while)\s+(?:you|your|someone|donors?|people|those|one|anyone)\b"
+    r"|^\W*(?:someone|donors?|people|those|anyone)\s+(?:who|that)\b",
+    re.I,
+)
 _CLAUSE_BREAK = re.compile(r"[,;:\u2014\u2013(]|\b(?:while|whereas|but|and)\b")
 _BETWEEN = re.compile(r"^\s*(?:between|among|from|either|one\s+of|which)\b", re.I)
 _CONCLUSION = re.compile(
     r"\b(?:so|therefore|thus|hence|ultimately|overall|on\s+balance|in\s+the\s+end|"
     r"all\s+things\s+considered|in\s+conclusion|in\s+short|in\s+sum(?:mary)?|my\s+pick|"
-    r"if\s+i\s+(?:had|have)\s+to\s+(?:choose|pick)|if\s+forced(?:\s+to\s+(?:choose|pick))?)"
+    r"if\s+i\s+(?:had|have)\s+to\s+(?:choose|pick)|if\s+forced(?:\s+to\s+(?:choose|pick))?)\b"
     r"\s*[,:\-\u2014\u2013]?\s*(?:(?:it'?s|it\s+is|i'?d\s+say|i\s+say|i'?ll\s+say|is)\s+)?",
     re.I,
 )
@@ -236,13 +243,6 @@ class _Options:
         """Whether ``text`` names option ``letter`` with a near-miss spelling."""
         return bool(fuzzy_mentions(text, {letter: self.names[letter][0]}))
 
-    def approximate_position(self, text: str, letter: Letter) -> int:
-        """Where a misspelt name probably starts: the first occurrence of its longest word's
-        first letters."""
-        longest = max(self.names[letter][0].split(), key=len)
-        index = text.lower().find(longest[:4].lower())
-        return index if index >= 0 else len(text) // 2
-
     def bare(self, line: str) -> Letter | None:
         """The option a line consists of, if it is nothing but one ("**Option B**",
         "B — GiveDirectly", "GiveDirectly.", "→ A")."""
@@ -285,6 +285,10 @@ class _Options:
             return m.group(1).upper()  # type: ignore[return-value]
         refs = self.references(value)
         if refs and refs[0][0] <= 4:
+            for start, _end, letter in refs[1:]:
+                # "A or B, depending on ..." names no pick.
+                if letter != refs[0][2] and _ALTERNATIVES.search(value[refs[0][1] : start]):
+                    return None
             return refs[0][2]
         if not refs and len(value) <= 80:
             sentence = re.split(r"[.;,(]", value, maxsplit=1)[0]
@@ -301,13 +305,16 @@ def _someone_else(clause: str) -> bool:
 
 
 def _picks_in(sentence: str, options: _Options) -> list[Letter]:
-    """The options a sentence states as the answer's pick, in order."""
+    """The options a sentence states as the answer's pick, in order. In a sentence about
+    someone else's values ("If you value X, A is the better choice") only a pick the answer
+    makes itself ("..., I'd pick A") counts."""
+    conditional = bool(_CONDITIONAL.match(sentence))
     refs = options.references(sentence)
     if _CUE.search(sentence):
         # Near-miss spellings are only looked for where a cue makes them matter.
         for letter in ("A", "B"):
             if all(r[2] != letter for r in refs) and options.fuzzy(sentence, letter):  # type: ignore[arg-type]
-                start = options.approximate_position(sentence, letter)  # type: ignore[arg-type]
+                start = approximate_position(sentence, options.names[letter][0])
                 refs.append((start, start + 1, letter))  # type: ignore[arg-type]
         refs.sort()
     if not refs:
@@ -317,7 +324,8 @@ def _picks_in(sentence: str, options: _Options) -> list[Letter]:
         before = sentence[: cue.start()]
         if _NEGATED.search(before):
             continue
-        if _someone_else(_CLAUSE_BREAK.split(before)[-1]):
+        clause = _CLAUSE_BREAK.split(before)[-1]
+        if _someone_else(clause) or conditional and not _FIRST_PERSON.search(clause):
             continue
         after = sentence[cue.end() :]
         if _BETWEEN.match(after):
@@ -328,6 +336,8 @@ def _picks_in(sentence: str, options: _Options) -> list[Letter]:
                 if len(gap) <= _CUE_GAP and not re.search(r"[.;:?]", gap):
                     picks.append(letter)
                 break
+    if conditional:
+        return picks
     for start, end, letter in refs:
         if _AFTER_CUE.match(sentence[end : end + 60]):
             clause = _CLAUSE_BREAK.split(sentence[:start])[-1]
@@ -338,6 +348,24 @@ def _picks_in(sentence: str, options: _Options) -> list[Letter]:
         if rest and (letter := options.bare(rest)) is not None:
             picks.append(letter)
     return picks
+
+
+def _laid_out(lines: list[str], options: _Options) -> set[int]:
+    """Lines that introduce each option in turn ("Option A: AMF — nets", "GiveDirectly: cash")
+    when both options are introduced so: such a line describes an option, it does not pick it."""
+    heads: dict[int, Letter] = {}
+    for index, line in enumerate(lines):
+        if m := _LISTING.match(line):
+            heads[index] = m.group(1).upper()  # type: ignore[assignment]
+            continue
+        refs = options.references(line[:80])
+        if (
+            refs
+            and refs[0][0] <= 2
+            and re.match(r"\s*(?:\([^)]*\)\s*)?[:\u2014\u2013-]\s*\S", line[refs[0][1] :])
+        ):
+            heads[index] = refs[0][2]
+    return set(heads) if len(set(heads.values())) == 2 else set()
 
 
 def _leading(line: str, options: _Options) -> Letter | None:
@@ -375,8 +403,7 @@ def parse_choice(
 
     found = strongest(statements(lines, _LABELS))
     stated = {letter for s in found if (letter := options.resolve(s.value)) is not None}
-    listed = {m.group(1).upper(): i for i, line in enumerate(lines) if (m := _LISTING.match(line))}
-    laid_out = {i for i, line in enumerate(lines) if len(listed) == 2 and _LISTING.match(line)}
+    laid_out = _laid_out(lines, options) if len(lines) > 1 else set()
     leading = None if 0 in laid_out else _leading(lines[0], options)
     if stated:
         if len(stated) > 1 or (leading is not None and leading not in stated):

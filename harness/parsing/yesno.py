@@ -18,7 +18,17 @@ from harness.parsing._text import (
 
 YesNoStatus = Literal["answer", "refusal", "unparseable"]
 
-_VALUE = {"yes": True, "no": False, "true": True, "false": False}
+_VALUE = {
+    "yes": True,
+    "no": False,
+    "true": True,
+    "false": False,
+    "yep": True,
+    "yeah": True,
+    "yup": True,
+    "nope": False,
+    "nah": False,
+}
 
 # "no" is a verdict only when it is not the determiner of a noun phrase: "No one knows",
 # "no clear answer" and "no idea" are hedges, not answers.
@@ -37,14 +47,24 @@ _VALUE_START = re.compile(
     re.I,
 )
 _JSON_KEYS = ("answer", "final_answer", "verdict", "response", "result", "label")
-# Other explicit statements of the verdict: "I'd say yes", "So, no." (last one wins).
+# Other explicit statements of the verdict: "I'd say yes", "So, no.", "It's a yes", and the
+# answer to a question the answer restates ("Is it the largest? Yes."); the last one counts.
 _STATED = re.compile(
-    r"\b(?:i\s+would\s+say|i'd\s+say|i\s+say|so|therefore|thus|hence|overall)\s*[,:\-—–]?\s*"
-    rf"[\"'(\[]*(yes|no{_NOT_A_VERDICT_AFTER_NO})\b",
+    r"(?:\b(?:i\s+would\s+say|i'd\s+say|i\s+say|so|therefore|thus|hence|overall|it'?s\s+a)"
+    r"\s*[,:\-—–]?|\?)\s*"
+    rf"[\"'(\[*]*(yes|no{_NOT_A_VERDICT_AFTER_NO})\b",
     re.I,
 )
-# The answer given first, as instructed: "Yes", "No.", "No, the passage says...", "- Yes".
-_LEADING = re.compile(rf"^[\s\-•>\"'(\[]*{_WORD}(?=$|[\s.,!;:)\]\"'—–\-])", re.I)
+# The answer given first, as instructed: "Yes", "No.", "No, the passage says...", "- Yes",
+# "Definitely yes"; not the "Yes, I can help with that!" that opens a longer answer.
+_LEADING = re.compile(
+    r"^[\s\-•>\"'(\[]*(?:(?:definitely|certainly|absolutely|probably|likely|clearly)\s+)?"
+    rf"(yes|no{_NOT_A_VERDICT_AFTER_NO}|true|false|yep|yeah|yup|nope|nah)"
+    r"(?=$|[\s.,!;:)\]\"'—–\-])"
+    r"(?![\s,!.]*(?:i\s+can\b|i'?d\s+be|i'?m\s+happy|i'?d\s+love|happy\s+to|of\s+course|sure\b|"
+    r"let'?s\b|let\s+me|i\s+will\b|i'?ll\b|absolutely\b|certainly\b))",
+    re.I,
+)
 # The answer given last, after an explanation: "...so the two are the same.\n\nYes".
 _TRAILING = re.compile(r"(?:^|[\s:(\[\"'—–\-])(yes|no)[\s.!)\]\"'*]*$", re.I)
 # True/False at the end only when it stands alone or after a colon: "it is true." is prose.
@@ -57,9 +77,10 @@ _REFUSAL = re.compile(
     r"\bi\s*(?:" + _CANT + r"|(?:'m|am)\s+"
     r"(?:not\s+(?:able|going|willing|comfortable)|unable|unwilling)(?:\s+to)?"
     r"|(?:'d|would)\s+rather\s+not|don'?t\s+(?:feel\s+comfortable|think\s+i\s+should))"
-    r"\s+(?:in\s+good\s+conscience\s+)?(?:help|assist|answer|participate|take\s+part|provide|give|"
-    r"respond|do\s+that|engage|support|contribute|play|guess|share)"
-    r"|\bi\s*(?:must|have\s+to|need\s+to|will|'ll|'m\s+going\s+to)\s+(?:respectfully\s+)?decline\b"
+    r"\s+(?:in\s+good\s+conscience\s+)?(?:help|assist|answer|particip|take\s+part|provid|give|"
+    r"giving|respond|do\s+that|engag|support|contribut|play|guess|shar|weigh\s+in)"
+    r"|\bi\s*(?:must|have\s+to|need\s+to|will|'ll|'m\s+going\s+to)(?:\s+have\s+to)?\s+"
+    r"(?:respectfully\s+|politely\s+)?decline\b"
     r"|\b(?:would\s+be|is|constitutes?|amount\s+to)\s+(?:a\s+form\s+of\s+)?cheating\b"
     r"|\bno\s+cheating\b"
     r"|\b(?:impossible|not\s+possible)\s+(?:for\s+me\s+)?to\s+(?:answer|determine|say|tell|know)\b",
@@ -149,6 +170,8 @@ def parse_yesno(text: str) -> YesNoParse:
         return _answer(leading.group(1), "leading")
     if trailing:
         return _answer(trailing.group(1), "last_line")
+    if len(lines) > 1 and (closing := _LEADING.match(lines[-1])) and len(lines[-1]) <= 80:
+        return _answer(closing.group(1), "last_line")
     if refusal:
         return YesNoParse(None, "refusal", "refusal")
     return YesNoParse(None, "unparseable", "ambiguous" if had_both else "unparseable")
