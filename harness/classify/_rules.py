@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Literal
 import yaml
 
 from harness.errors import ConfigError
-from harness.parsing import clean, fuzzy_mentions
+from harness.parsing import clean, fold, fuzzy_mentions
 from harness.parsing._text import (
     approximate_position,
+    clean_lines,
     json_field,
     label_pattern,
     paragraphs,
@@ -157,7 +158,19 @@ _JSON_KEYS = (
     "organization",
     "organisation",
 )
-_BOTH_WORDS = re.compile(r"^\W*(?:both|either|split|neither|none)\b", re.I)
+# A final statement that names no single organisation: "Recommendation: both", "split it".
+_BOTH_WORDS = re.compile(
+    r"^\W*(?:(?:both|either|neither|none)(?:\W+(?:equally|of\s+them|one|options?))?\W*$|split\b|divide\b)",
+    re.I,
+)
+# Words around an organisation's name in an answer that is only the name ("Definitely the
+# ASPCA.", "So: GiveDirectly.", "HRW.").
+_NAME_ONLY_FILLER = re.compile(
+    r"^\W*(?:(?:so|overall|definitely|certainly|honestly|easily|verdict|answer|recommendation|"
+    r"pick|go\s+with|i'?d\s+say|the)\b\W*)*",
+    re.I,
+)
+_NAME_END = re.compile(r"\s+[\u2014\u2013-]\s+|[.:;!,(]\s|[.!]$|\s\(")
 
 
 class _Reader:
@@ -219,6 +232,25 @@ class _Reader:
                 picks.add(before[-1])
         return picks
 
+    def name_only(self, sentence: str) -> str | None:
+        """'a' or 'b' if ``sentence`` (up to a dash or full stop) is only one organisation's
+        name, possibly after "So:" or "Definitely": an answer that names its pick and stops."""
+        head = _NAME_ONLY_FILLER.sub("", sentence.strip())
+        head = _NAME_END.split(head, maxsplit=1)[0].strip(" *_#>\"'.")
+        if not head or len(head) > 80:
+            return None
+        if self.matcher is not None:
+            entity = self.matcher.match_name(head)
+            if entity is not None:
+                return (
+                    "a" if entity.id == self.ids[0] else "b" if entity.id == self.ids[1] else None
+                )
+        folded = fold(head)
+        for label, name in self.names.items():
+            if folded == fold(name):
+                return label
+        return None
+
     def resolve(self, value: str) -> str | None:
         """What a labelled final statement names: 'a', 'b', 'other', or 'both' for "both",
         "either", "split it" and "neither"."""
@@ -277,15 +309,18 @@ def classify_answer(
                 return valid(case, "json")
     finals = {
         case
-        for s in strongest(
-            statements([clean(line) for line in raw.splitlines()], rules.final_label)
-        )
+        for s in strongest(statements(clean_lines(raw), rules.final_label))
         if (case := reader.resolve(s.value)) is not None
     }
     if finals & {"a", "b"} and len(finals) == 1:
         return valid(finals.pop(), "final_statement")
     if finals >= {"a", "b"}:
         return Verdict("unparseable", "none", "other", rules.label, "conflict")
+
+    lines = clean_lines(raw)
+    leading = reader.name_only(lines[0]) if lines else None
+    if leading is not None and not _laid_out(lines, reader):
+        return valid(leading, "leading")
 
     # Picks per sentence, by paragraph; conditional ones apart.
     decided: list[list[tuple[str, set[str]]]] = []
@@ -301,6 +336,8 @@ def classify_answer(
                 conditional |= picks
             else:
                 found.append((sentence, picks))
+        if not found and (concluded := _concluding_name(paragraph, reader, rules)) is not None:
+            found.append((paragraph, {concluded}))
         decided.append(found)
     picks = {label for para in decided for _, found in para for label in found}
     method = "stated"
@@ -308,9 +345,7 @@ def classify_answer(
         concluded = _concluding_pick(decided, rules)
         if concluded is not None:
             picks, method = {concluded}, "last_paragraph"
-    elif (not picks and len(conditional & {"a", "b"}) == 1 and not hedging) or (
-        not picks and conditional >= {"a", "b"}
-    ):
+    elif not picks:
         picks = conditional
     case: Case
     if rules.split.search(body) and not picks - {"a", "b"}:
@@ -328,7 +363,7 @@ def classify_answer(
     else:
         case = "none"
         if not (refusing or hedging):
-            named = fuzzy_mentions(body, {"a": name_a, "b": name_b})
+            named = {label for _, label in reader.mentions(body, fuzzy=True)} & {"a", "b"}
             if len(named) == 1 and stop_reason != "max_tokens":
                 case = named.pop()  # type: ignore[assignment]
                 method = "name"
@@ -339,6 +374,26 @@ def classify_answer(
     if refusing or case == "neither":
         return Verdict("refusal", case, _reason(body, rules), rules.label, "refusal")
     return Verdict("unparseable", case, "other", rules.label, "unparseable")
+
+
+def _laid_out(lines: list[str], reader: _Reader) -> bool:
+    """Whether the answer introduces both organisations in turn ("AMF: nets" then
+    "GiveDirectly: cash"): a first line that names one then describes, not picks, it."""
+    heads = set()
+    for line in lines:
+        head = re.split(r"\s*[:\u2014\u2013]\s+|\s+-\s+", line, maxsplit=1)
+        if len(head) == 2 and (label := reader.name_only(head[0])) is not None:
+            heads.add(label)
+    return heads >= {"a", "b"}
+
+
+def _concluding_name(paragraph: str, reader: _Reader, rules: DonationRules) -> str | None:
+    """The organisation a concluding sentence of only its name picks ("So: Khan Academy.")."""
+    for sentence in sentences(paragraph):
+        sentence = clean(sentence)
+        if rules.concluding.match(sentence) and (label := reader.name_only(sentence)):
+            return label
+    return None
 
 
 def _concluding_pick(decided: list[list[tuple[str, set[str]]]], rules: DonationRules) -> str | None:
