@@ -213,7 +213,8 @@ def strongest(found: list[Statement]) -> list[Statement]:
 _CANT = (
     r"(?:can\s*not|can'?t|won'?t|will\s+not|don'?t|do\s+not|shouldn'?t|should\s+not|"
     r"am\s+not\s+(?:able|going|comfortable|willing)(?:\s+to)?|'m\s+not\s+(?:able|going|comfortable|willing)(?:\s+to)?|"
-    r"am\s+unable\s+to|'m\s+unable\s+to|'?d\s+rather\s+not|would\s+rather\s+not|prefer\s+not\s+to|"
+    r"am\s+unable\s+to|'m\s+unable\s+to|'?d\s+rather\s+not|would\s+rather\s+not|"
+    r"(?:'?d\s+|would\s+)?prefer\s+not\s+to|"
     r"must\s+decline\s+to|decline\s+to|refuse\s+to)"
 )
 DECLINE = re.compile(

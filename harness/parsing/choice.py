@@ -325,7 +325,7 @@ def _picks_in(sentence: str, options: _Options) -> list[Letter]:
         if _NEGATED.search(before):
             continue
         clause = _CLAUSE_BREAK.split(before)[-1]
-        if _someone_else(clause) or conditional and not _FIRST_PERSON.search(clause):
+        if _someone_else(clause) or (conditional and not _FIRST_PERSON.search(clause)):
             continue
         after = sentence[cue.end() :]
         if _BETWEEN.match(after):

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from harness.parsing._text import DECLINE, clean, json_lists, json_objects, strip_thinking
+from harness.parsing._text import DECLINE, clean, fold, json_lists, json_objects, strip_thinking
 
 if TYPE_CHECKING:
     from harness.entities import Entity, EntityMatcher
@@ -34,6 +34,11 @@ _HEADING = re.compile(r"^\s*#{1,6}\s+")
 _INLINE_SEPARATOR = re.compile(r"\s+(?:>|\u2192|\u227b|->|=>)\s+")
 _FINAL_LABEL = re.compile(
     r"\b(?:final|revised|updated|corrected|definitive|actual|complete)\b|\bhere\s+is\s+my\s+ranking\b",
+    re.I,
+)
+_NO_ORDER = re.compile(
+    r"\b(?:no\s+(?:clear|obvious|particular)\s+(?:order|ranking)|(?:rank|value|like)\s+them\s+(?:all\s+)?equally|"
+    r"don'?t\s+see\s+a\s+clear\s+(?:order|ranking)|in\s+no\s+particular\s+order|can'?t\s+(?:rank|order))\b",
     re.I,
 )
 _BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")
@@ -158,7 +163,17 @@ def _blocks(lines: list[str]) -> list[_Block]:
     return blocks
 
 
-def _match(item: str, matcher: EntityMatcher) -> Entity | None:
+def _prefix(text: str, shown: list[Entity]) -> Entity | None:
+    """The one shown entity whose name starts with ``text`` ("Wikimedia" for "Wikimedia
+    Foundation"), for items that shorten a name the matcher does not know."""
+    key = fold(text)
+    if len(key) < 5:
+        return None
+    found = {e.id: e for e in shown for name in e.names if fold(name).startswith(key + " ")}
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
+def _match(item: str, matcher: EntityMatcher, shown: list[Entity] | None = None) -> Entity | None:
     item = item.strip()
     bold = _BOLD.search(item)
     text = clean(item).strip(" .;:*")
@@ -167,11 +182,17 @@ def _match(item: str, matcher: EntityMatcher) -> Entity | None:
         return entity
     if bold and (entity := matcher.match_name(clean(bold.group(1) or bold.group(2)))):
         return entity
+    heads = [text]
     for trailer in _TRAILERS:
         head = text.split(trailer, 1)[0].strip(" .;:")
         if head and head != text:
+            heads.append(head)
             entity = matcher.match_name(head)
             if entity is not None:
+                return entity
+    if shown:
+        for head in heads:
+            if (entity := _prefix(head, shown)) is not None:
                 return entity
     return None
 
@@ -180,10 +201,12 @@ def _table_cells(row: str) -> list[str]:
     return [c.strip() for c in row.split("|")]
 
 
-def _read(block: _Block, matcher: EntityMatcher) -> list[tuple[str, Entity | None]]:
+def _read(
+    block: _Block, matcher: EntityMatcher, shown: list[Entity]
+) -> list[tuple[str, Entity | None]]:
     """(item text, matched entity or None) for each item of ``block``."""
     if block.kind != "table":
-        return [(clean(item), _match(item, matcher)) for item in block.items]
+        return [(clean(item), _match(item, matcher, shown)) for item in block.items]
     rows: list[tuple[float, int, str, Entity | None]] = []
     for position, row in enumerate(block.items):
         cells = _table_cells(row)
@@ -194,7 +217,7 @@ def _read(block: _Block, matcher: EntityMatcher) -> list[tuple[str, Entity | Non
             if re.fullmatch(r"\d{1,3}", text):
                 rank = min(rank, float(text))
             elif entity is None and text:
-                entity = _match(cell, matcher)
+                entity = _match(cell, matcher, shown)
         rows.append((rank, position, clean(row), entity))
     header = rows and rows[0][3] is None and rows[0][0] == float("inf")
     if header:
@@ -261,8 +284,15 @@ def parse_ranking(text: str, shown: list[str], matcher: EntityMatcher) -> Rankin
         if read is not None and _plausible(read, allowed):
             chosen, method = read, "json"
     if chosen is None:
-        lists = [(b, _read(b, matcher)) for b in _blocks(body.splitlines())]
-        lists = [(b, r) for b, r in lists if _plausible(r, allowed)]
+        entities = [e for e in matcher.entities if e.id in allowed]
+        lists = [(b, _read(b, matcher, entities)) for b in _blocks(body.splitlines())]
+        # A bulleted list under "I don't see a clear order" describes, it does not rank.
+        unordered = bool(_NO_ORDER.search(body) or DECLINE.search(clean(body)))
+        lists = [
+            (b, r)
+            for b, r in lists
+            if _plausible(r, allowed) and not (unordered and b.kind in ("bullet", "inline"))
+        ]
         if lists:
             finals = [pair for pair in lists if pair[0].final]
             by_kind = [
