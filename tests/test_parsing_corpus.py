@@ -67,7 +67,12 @@ class Outcome:
 def _pairwise(answer: dict[str, Any]) -> tuple[Any, str]:
     a, b = entities().get(answer["a"]), entities().get(answer["b"])
     parsed = parse_choice(
-        answer["text"], a.name, b.name, aliases_a=a.aliases, aliases_b=b.aliases
+        answer["text"],
+        a.name,
+        b.name,
+        aliases_a=a.aliases,
+        aliases_b=b.aliases,
+        stop_reason=answer.get("stop_reason", "stop"),
     )
     return parsed.choice, parsed.method
 
@@ -86,7 +91,13 @@ def _boolq(answer: dict[str, Any]) -> tuple[Any, str]:
 def _donation(answer: dict[str, Any]) -> tuple[Any, str]:
     a, b = entities().get(answer["a"]), entities().get(answer["b"])
     verdict = classify_answer(
-        answer["text"], a.name, b.name, id_a=a.id, id_b=b.id, matcher=matcher()
+        answer["text"],
+        a.name,
+        b.name,
+        id_a=a.id,
+        id_b=b.id,
+        matcher=matcher(),
+        stop_reason=answer.get("stop_reason", "stop"),
     )
     return (verdict.case if verdict.klass == "valid" else None), verdict.method
 

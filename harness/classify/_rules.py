@@ -318,7 +318,7 @@ def classify_answer(
         return Verdict("unparseable", "none", "other", rules.label, "conflict")
 
     lines = clean_lines(raw)
-    leading = reader.name_only(lines[0]) if lines else None
+    leading = reader.name_only(lines[0]) if lines and stop_reason != "max_tokens" else None
     if leading is not None and not _laid_out(lines, reader):
         return valid(leading, "leading")
 
@@ -380,7 +380,11 @@ def _laid_out(lines: list[str], reader: _Reader) -> bool:
     """Whether the answer introduces both organisations in turn ("AMF: nets" then
     "GiveDirectly: cash"): a first line that names one then describes, not picks, it."""
     heads = set()
-    for line in lines:
+    # The last line is never a heading: a name alone there is the answer.
+    for line in lines[:-1]:
+        if (label := reader.name_only(line)) is not None and _NAME_END.split(line)[0] == line:
+            heads.add(label)
+            continue
         head = re.split(r"\s*[:\u2014\u2013]\s+|\s+-\s+", line, maxsplit=1)
         if len(head) == 2 and (label := reader.name_only(head[0])) is not None:
             heads.add(label)

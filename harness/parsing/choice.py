@@ -106,7 +106,7 @@ _OTHER_SUBJECT = re.compile(
 )
 _FIRST_PERSON = re.compile(r"\b(?:i|i'd|i'll|i'm|my|me|we|we'd|personally)\b", re.I)
 # "Option A: AMF — ..." over "Option B: ..." lays the options out; it does not answer.
-_LISTING = re.compile(r"^(?:option\s+)?([AB])\s*[:.)\-\u2014\u2013]\s*\S", re.I)
+_LISTING = re.compile(r"^(?:option\s+)?([AB])\s*[:.),\-\u2014\u2013]\s*\S", re.I)
 _CONDITIONAL = re.compile(
     r"^\W*(?:if|when|for|should|whereas|while)\s+(?:you|your|someone|donors?|people|those|one|anyone)\b"
     r"|^\W*(?:someone|donors?|people|those|anyone)\s+(?:who|that)\b",
@@ -351,11 +351,15 @@ def _picks_in(sentence: str, options: _Options) -> list[Letter]:
 
 
 def _laid_out(lines: list[str], options: _Options) -> set[int]:
-    """Lines that introduce each option in turn ("Option A: AMF — nets", "GiveDirectly: cash")
-    when both options are introduced so: such a line describes an option, it does not pick it."""
+    """Lines that introduce each option in turn ("Option A: AMF — nets", "GiveDirectly: cash",
+    a "**GiveDirectly**" heading) when both options are introduced so: such a line describes an
+    option, it does not pick it."""
     heads: dict[int, Letter] = {}
-    for index, line in enumerate(lines):
-        if m := _LISTING.match(line):
+    # The last line is never a heading: an option alone there is the answer.
+    for index, line in enumerate(lines[:-1]):
+        if (letter := options.bare(line)) is not None:
+            heads[index] = letter
+        elif m := _LISTING.match(line):
             heads[index] = m.group(1).upper()  # type: ignore[assignment]
             continue
         refs = options.references(line[:80])
@@ -368,10 +372,16 @@ def _laid_out(lines: list[str], options: _Options) -> set[int]:
     return set(heads) if len(set(heads.values())) == 2 else set()
 
 
-def _leading(line: str, options: _Options) -> Letter | None:
+def _leading(line: str, options: _Options, *, truncated: bool = False) -> Letter | None:
     """The answer given first: a letter opening the first line ("B.", "A — because ...",
-    "**Option B**"), or a first line that is only one option's name."""
-    if m := _BARE.match(line.strip(_DECORATION)):
+    "**Option B**"), or a first line that is only one option's name (only the latter when the
+    answer was cut off)."""
+    m = _BARE.match(line.strip(_DECORATION))
+    if truncated:
+        # Cut off, a name alone may be the heading of a list of the options.
+        core = line.strip(_DECORATION)
+        return m.group(1).upper() if m and not core[m.end() :].strip(_DECORATION) else None  # type: ignore[return-value]
+    if m:
         return m.group(1).upper()  # type: ignore[return-value]
     return options.bare(line)
 
@@ -383,13 +393,18 @@ def parse_choice(
     *,
     aliases_a: tuple[str, ...] | list[str] = (),
     aliases_b: tuple[str, ...] | list[str] = (),
+    stop_reason: str = "stop",
 ) -> ChoiceParse:
     """Parse an answer to an A/B question whose options are ``name_a`` and ``name_b``
     (also written as ``aliases_a``/``aliases_b``), final answer first (see the module doc).
 
     In prose, a lower-case "a" never counts (it is the article), nor does a capital "A" where
-    an article could stand.
+    an article could stand. An answer cut off by the token limit (``stop_reason``
+    ``max_tokens``) counts only for what it states: its last line is wherever it stopped, a
+    name it mentions may be the first of two it meant to weigh, and a first line such as
+    "Option A, X: ..." may be the start of a list of the options.
     """
+    truncated = stop_reason == "max_tokens"
     body = strip_thinking(text or "")
     lines = clean_lines(body)
     if not lines:
@@ -404,14 +419,14 @@ def parse_choice(
     found = strongest(statements(lines, _LABELS))
     stated = {letter for s in found if (letter := options.resolve(s.value)) is not None}
     laid_out = _laid_out(lines, options) if len(lines) > 1 else set()
-    leading = None if 0 in laid_out else _leading(lines[0], options)
+    leading = None if 0 in laid_out else _leading(lines[0], options, truncated=truncated)
     if stated:
         if len(stated) > 1 or (leading is not None and leading not in stated):
             return ChoiceParse(None, "conflict")
         return ChoiceParse(stated.pop(), "final_statement")  # type: ignore[arg-type]
 
     end = len(lines) - 1
-    last = options.bare(lines[end]) if end > 0 and end not in laid_out else None
+    last = options.bare(lines[end]) if end > 0 and end not in laid_out and not truncated else None
     if leading is not None or last is not None:
         if leading is not None and last is not None and leading != last:
             return ChoiceParse(None, "conflict")
@@ -442,6 +457,8 @@ def parse_choice(
     flat = " ".join(lines)
     if DECLINE.search(flat):
         return ChoiceParse(None, "refusal")
+    if truncated:
+        return ChoiceParse(None, "unparseable")
     named = {r[2] for r in options.references(flat)}
     for letter in ("A", "B"):
         if letter not in named and options.fuzzy(flat, letter):  # type: ignore[arg-type]

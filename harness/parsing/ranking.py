@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from harness.entities import Entity, EntityMatcher
 
 _NUMBERED = re.compile(
-    r"^(?:rank(?:ed)?\s*|no\.\s*|#\s*)?(\d{1,3})(?:st|nd|rd|th)?\s*(?:[.):\]\-\u2013\u2014]|\*\*\s*[.):\-]?)\s*(.+?)\s*$",
+    r"^(?:(?:rank(?:ed)?\s*|no\.\s*)?(\d{1,3})(?:st|nd|rd|th)?\s*(?:[.):\]\-\u2013\u2014]|\*\*\s*[.):\-]?)"
+    r"|(?:#|rank\s+)(\d{1,3})\b\s*[.):\-\u2013\u2014]?)\s*(.+?)\s*$",
     re.I,
 )
 _BULLET = re.compile(r"^([ \t]*)[-*\u2022+]\s+(.+?)\s*$")
@@ -37,7 +38,8 @@ _FINAL_LABEL = re.compile(
     re.I,
 )
 _NO_ORDER = re.compile(
-    r"\b(?:no\s+(?:clear|obvious|particular)\s+(?:order|ranking)|(?:rank|value|like)\s+them\s+(?:all\s+)?equally|"
+    r"\b(?:no\s+(?:clear|obvious|particular)\s+(?:order|ranking)|"
+    r"(?:rank|value|like|rate|prefer)\s+them\s+(?:all\s+)?(?:equally|(?:about\s+)?the\s+same)|"
     r"don'?t\s+see\s+a\s+clear\s+(?:order|ranking)|in\s+no\s+particular\s+order|can'?t\s+(?:rank|order))\b",
     re.I,
 )
@@ -120,7 +122,7 @@ def _blocks(lines: list[str]) -> list[_Block]:
         if (m := _NUMBERED.match(unbolded)) and not (
             line[:1].isspace() and current and current.kind == "bullet"
         ):
-            number = int(m.group(1))
+            number = int(m.group(1) or m.group(2))
             continues = (
                 current is not None
                 and current.kind == "numbered"
@@ -130,7 +132,7 @@ def _blocks(lines: list[str]) -> list[_Block]:
                 current = _Block("numbered", index)
                 blocks.append(current)
             assert current is not None
-            current.items.append(m.group(2))
+            current.items.append(m.group(3))
             current.last_number = number
             continue
         if m := _BULLET.match(line):
