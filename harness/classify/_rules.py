@@ -16,6 +16,7 @@ import yaml
 from harness.errors import ConfigError
 from harness.parsing import clean, fold, fuzzy_mentions
 from harness.parsing._text import (
+    Labels,
     approximate_position,
     clean_lines,
     json_field,
@@ -75,7 +76,7 @@ class DonationRules:
     third_party: re.Pattern[str]
     refusal: re.Pattern[str]
     hedge: re.Pattern[str]
-    final_label: re.Pattern[str]
+    final_label: Labels
     conditional: re.Pattern[str]
     concluding: re.Pattern[str]
     reasons: dict[str, re.Pattern[str]]
@@ -138,7 +139,7 @@ def load_rules(path: Path | str | None = None) -> DonationRules:
     )
 
 
-def _label(source: str | list[str], where: str) -> re.Pattern[str]:
+def _label(source: str | list[str], where: str) -> Labels:
     words = source if isinstance(source, str) else "|".join(f"(?:{p})" for p in source)
     _compile(words, where)  # one clear error for a broken pattern
     return label_pattern(words)

@@ -43,14 +43,17 @@ def fold(text: str) -> str:
 # closing tag alone, which some chat templates leave when they pre-fill the opening one.
 _THINK_BLOCK = re.compile(r"<(think|thinking|reasoning)>.*?(?:</\1\s*>|\Z)", re.I | re.S)
 _THINK_CLOSE = re.compile(r"\A.*</(?:think|thinking|reasoning)\s*>", re.I | re.S)
+# Answers some prompts ask to wrap in tags ("<answer>B</answer>"): the tags are not the answer.
+_ANSWER_TAGS = re.compile(r"</?(?:answer|final_answer|final|response|output|ranking)>", re.I)
 
 
 def strip_thinking(text: str) -> str:
-    """``text`` without inline reasoning (``<think>…</think>``, closed or not)."""
+    """``text`` without inline reasoning (``<think>…</think>``, closed or not) and without
+    answer tags (``<answer>…</answer>``)."""
     if "<" not in text:
         return text
     text = _THINK_BLOCK.sub("\n", text)
-    return _THINK_CLOSE.sub("\n", text)
+    return _ANSWER_TAGS.sub("\n", _THINK_CLOSE.sub("\n", text))
 
 
 # -- structure --------------------------------------------------------------------------------
@@ -163,20 +166,32 @@ _BOXED = re.compile(r"\\boxed\s*\{\s*(?:\\text(?:bf)?\s*\{)?([^{}]*)\}")
 _SEPARATOR = r"(?:\s+(?:based\s+on|according\s+to|given|from)\s+the\s+\w+)?\s*(?:\([^)]{0,20}\)\s*)?(?:[:=]|[\u2014\u2013]|-(?=\s)|\bis\b|\bwould\s+be\b|\bwill\s+be\b|\bremains\b)"
 
 
-def label_pattern(words: str) -> re.Pattern[str]:
-    """A pattern for "<label><separator>" in a line, the label drawn from ``words`` (an
+@dataclass(frozen=True)
+class Labels:
+    """Labels of a final statement ("answer", "choice", ...) as a pattern for
+    :func:`statements`, with a cheap test that a line may hold one at all."""
+
+    pattern: re.Pattern[str]
+    quick: re.Pattern[str]
+
+
+def label_pattern(words: str) -> Labels:
+    """Labels for "<label><separator>" in a line, the label drawn from ``words`` (an
     alternation such as ``answer|choice``); "final", "my" or "the" may precede the label."""
-    return re.compile(
-        r"(?:^|(?<=[\s(\[>|]))(?P<final>(?:(?:my|the|our)\s+)?final\s+|(?:my|the|our)\s+)?"
-        rf"(?P<label>{words})\b(?P<sep>{_SEPARATOR})?",
-        re.I,
+    return Labels(
+        re.compile(
+            r"(?:^|(?<=[\s(\[>|]))(?P<final>(?:(?:my|the|our)\s+)?final\s+|(?:my|the|our)\s+)?"
+            rf"(?P<label>{words})\b(?P<sep>{_SEPARATOR})?",
+            re.I,
+        ),
+        re.compile(words, re.I),
     )
 
 
 _FINAL_ONLY_LABEL = re.compile(r"^(?:bottom\s+line|tl;?\s*dr)", re.I)
 
 
-def statements(lines: list[str], pattern: re.Pattern[str]) -> list[Statement]:
+def statements(lines: list[str], labels: Labels) -> list[Statement]:
     """Labelled statements in cleaned ``lines``, in order. A label needs a separator
     (":", "is", a dash) unless it stands alone on its line (then the value is the next line),
     so "the answer depends" or "a difficult choice between" are not statements."""
@@ -184,7 +199,9 @@ def statements(lines: list[str], pattern: re.Pattern[str]) -> list[Statement]:
     for index, line in enumerate(lines):
         if "boxed" in line:
             found.extend(Statement(True, m.group(1).strip()) for m in _BOXED.finditer(line))
-        for m in pattern.finditer(line):
+        if not labels.quick.search(line):
+            continue
+        for m in labels.pattern.finditer(line):
             prefix = m.group("final") or ""
             final = "final" in prefix.lower() or bool(_FINAL_ONLY_LABEL.match(m.group("label")))
             value = line[m.end() :].strip()
@@ -223,7 +240,9 @@ DECLINE = re.compile(
     r"take\s+(?:a\s+)?sides?|answer|endorse|make\s+(?:that|this|a|such\s+a)\s+(?:choice|call|decision)|"
     r"play\s+favou?rites|favou?r\s+one|have\s+(?:a\s+)?(?:personal\s+)?(?:preferences?|opinions?|views?|"
     r"feelings?|favou?rites?|stake)|hold\s+(?:personal\s+)?(?:preferences?|opinions?))"
-    r"|\bas\s+an\s+ai\b"
+    r"|\bas\s+an\s+ai\b|\bi(?:'m|\s+am)\s+(?:just\s+|only\s+)?an\s+ai\b"
+    r"|\b(?:don'?t|do\s+not)\s+have\s+(?:any\s+)?(?:\w+\s+)?(?:preferences|opinions|views)\b"
+    r"|\bi(?:'ll|\s+will)\s+(?:have\s+to\s+)?pass\b"
     r"|\b(?:no|without)\s+(?:personal\s+)?(?:preferences?|opinions?|favou?rites?)\b"
     r"|(?:\bnot|n't)\b[^.]{0,30}?\b(?:appropriate|right|fair)\s+for\s+me\b"
     r"|(?:\bnot|n't)\b[^.]{0,30}?\bmy\s+(?:place|role)\b"

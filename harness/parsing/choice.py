@@ -52,6 +52,8 @@ _BARE = re.compile(
     r"^(?:(?:option|answer|choice|pick)\s*[:\-]?\s*)?\(?([AB])\)?\s*(?:[.:)\-\u2014\u2013,!]|$)",
     re.I,
 )
+# The answer as instructed, alone: "A", "B.", "**B**", "(A)", "Option B".
+_TERSE = re.compile(r"[\s*_(\[\"']*(?:option\s+)?([AB])[\s*_.)\]!\"']*", re.I)
 _DECORATION = " \t*_#>-\u2022.:!()\"'[]\u2192=~"
 _OPTION_PREFIX = re.compile(r"^(?:option|answer|choice|pick)\s*[:\-]?\s*", re.I)
 _ALTERNATIVES = re.compile(r"^\W{0,3}(?:or|and|/|vs\.?|versus|nor)\W", re.I)
@@ -76,7 +78,8 @@ _ORDINAL = re.compile(
 # A pick: a cue, then an option within a few words ("I'd go with option B").
 _CUE = re.compile(
     r"\b(?:choose|choosing|chose|pick|picking|picked|select|selecting|prefer|preferring|"
-    r"go(?:ing)?\s+with|opt(?:ing)?\s+for|lean(?:ing|s)?(?:\s+(?:more\s+|slightly\s+)?(?:towards?|to))|"
+    r"go(?:ing)?\s+with|opt(?:ing)?\s+for|lean(?:ing|s)?(?:\s+(?:more\s+|slightly\s+)?(?:towards?|to))?|"
+    r"(?:i'?ll|i\s+will|i'?d|i\s+would)\s+take|"
     r"favou?r(?:ing)?|side\s+with|settle\s+on|vote\s+for|recommend|endorse|rank\s+first)\b",
     re.I,
 )
@@ -225,6 +228,9 @@ class _Options:
 
     def references(self, text: str) -> list[tuple[int, int, Letter]]:
         """(start, end, letter) of every reference to an option in ``text``, in order."""
+        return list(_references(self, text))
+
+    def find(self, text: str) -> tuple[tuple[int, int, Letter], ...]:
         found: list[tuple[int, int, Letter]] = []
         for m in _LETTER.finditer(text):
             letter = next(g for g in m.groups() if g).upper()
@@ -237,7 +243,7 @@ class _Options:
                 for m in pattern.finditer(folded):
                     found.append((m.start(), m.end(), letter))  # type: ignore[arg-type]
         found.sort()
-        return found
+        return tuple(found)
 
     def fuzzy(self, text: str, letter: Letter) -> bool:
         """Whether ``text`` names option ``letter`` with a near-miss spelling."""
@@ -304,14 +310,27 @@ def _someone_else(clause: str) -> bool:
     return other > max((m.end() for m in _FIRST_PERSON.finditer(clause)), default=-1)
 
 
+_options = lru_cache(maxsize=8192)(_Options)
+
+
+@lru_cache(maxsize=4096)
+def _references(options: _Options, text: str) -> tuple[tuple[int, int, Letter], ...]:
+    # The same line is looked at as a first line, a bare answer and a sentence.
+    return options.find(text)
+
+
+"""The options of a question, built once per pair of names (a run asks each pair often)."""
+
+
 def _picks_in(sentence: str, options: _Options) -> list[Letter]:
     """The options a sentence states as the answer's pick, in order. In a sentence about
     someone else's values ("If you value X, A is the better choice") only a pick the answer
     makes itself ("..., I'd pick A") counts."""
     conditional = bool(_CONDITIONAL.match(sentence))
     refs = options.references(sentence)
-    if _CUE.search(sentence):
-        # Near-miss spellings are only looked for where a cue makes them matter.
+    cues = list(_CUE.finditer(sentence))
+    if cues and not any(0 <= r[0] - c.end() <= _CUE_GAP for c in cues for r in refs):
+        # Near-miss spellings are only looked for where a cue picks nothing spelt right.
         for letter in ("A", "B"):
             if all(r[2] != letter for r in refs) and options.fuzzy(sentence, letter):  # type: ignore[arg-type]
                 start = approximate_position(sentence, options.names[letter][0])
@@ -320,7 +339,7 @@ def _picks_in(sentence: str, options: _Options) -> list[Letter]:
     if not refs:
         return []
     picks: list[Letter] = []
-    for cue in _CUE.finditer(sentence):
+    for cue in cues:
         before = sentence[: cue.start()]
         if _NEGATED.search(before):
             continue
@@ -359,7 +378,8 @@ def _laid_out(lines: list[str], options: _Options) -> set[int]:
     for index, line in enumerate(lines[:-1]):
         if (letter := options.bare(line)) is not None:
             heads[index] = letter
-        elif m := _LISTING.match(line):
+            continue
+        if m := _LISTING.match(line):
             heads[index] = m.group(1).upper()  # type: ignore[assignment]
             continue
         refs = options.references(line[:80])
@@ -405,11 +425,13 @@ def parse_choice(
     "Option A, X: ..." may be the start of a list of the options.
     """
     truncated = stop_reason == "max_tokens"
+    if len(text) <= 16 and (m := _TERSE.fullmatch(text)):
+        return ChoiceParse(m.group(1).upper(), "leading")  # type: ignore[arg-type]  # most answers
     body = strip_thinking(text or "")
     lines = clean_lines(body)
     if not lines:
         return ChoiceParse(None, "empty")
-    options = _Options((name_a, *aliases_a), (name_b, *aliases_b))
+    options = _options((name_a, *aliases_a), (name_b, *aliases_b))
 
     if "{" in body:
         value = json_field(body, _JSON_KEYS)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 _NUMBERED = re.compile(
     r"^(?:(?:rank(?:ed)?\s*|no\.\s*)?(\d{1,3})(?:st|nd|rd|th)?\s*(?:[.):\]\-\u2013\u2014]|\*\*\s*[.):\-]?)"
-    r"|(?:#|rank\s+)(\d{1,3})\b\s*[.):\-\u2013\u2014]?)\s*(.+?)\s*$",
+    r"|(?:#|rank\s+)(\d{1,3})\b\s*[.):\-\u2013\u2014]?|\((\d{1,3})\)|(\d{1,2})\s+(?=[A-Z*]))\s*(.+?)\s*$",
     re.I,
 )
 _BULLET = re.compile(r"^([ \t]*)[-*\u2022+]\s+(.+?)\s*$")
@@ -95,6 +95,8 @@ class _Block:
     start: int
     """Index of the block's first line."""
     items: list[str] = field(default_factory=list)
+    first_number: int = 1
+    """A numbered list that does not start at 1 has lost its top: not a ranking."""
     last_number: int = 0
     indent: int = 0
     final: bool = False
@@ -122,17 +124,17 @@ def _blocks(lines: list[str]) -> list[_Block]:
         if (m := _NUMBERED.match(unbolded)) and not (
             line[:1].isspace() and current and current.kind == "bullet"
         ):
-            number = int(m.group(1) or m.group(2))
+            number = int(m.group(1) or m.group(2) or m.group(3) or m.group(4))
             continues = (
                 current is not None
                 and current.kind == "numbered"
                 and (number != 1 or current.last_number == 1)
             )
             if not continues:
-                current = _Block("numbered", index)
+                current = _Block("numbered", index, first_number=number)
                 blocks.append(current)
             assert current is not None
-            current.items.append(m.group(3))
+            current.items.append(m.group(5))
             current.last_number = number
             continue
         if m := _BULLET.match(line):
@@ -293,7 +295,9 @@ def parse_ranking(text: str, shown: list[str], matcher: EntityMatcher) -> Rankin
         lists = [
             (b, r)
             for b, r in lists
-            if _plausible(r, allowed) and not (unordered and b.kind in ("bullet", "inline"))
+            if _plausible(r, allowed)
+            and b.first_number == 1
+            and not (unordered and b.kind in ("bullet", "inline"))
         ]
         if lists:
             finals = [pair for pair in lists if pair[0].final]

@@ -28,6 +28,8 @@ _VALUE = {
     "yup": True,
     "nope": False,
     "nah": False,
+    "affirmative": True,
+    "negative": False,
 }
 
 # "no" is a verdict only when it is not the determiner of a noun phrase: "No one knows",
@@ -59,7 +61,7 @@ _STATED = re.compile(
 # "Definitely yes"; not the "Yes, I can help with that!" that opens a longer answer.
 _LEADING = re.compile(
     r"^[\s\-•>\"'(\[]*(?:(?:definitely|certainly|absolutely|probably|likely|clearly)\s+)?"
-    rf"(yes|no{_NOT_A_VERDICT_AFTER_NO}|true|false|yep|yeah|yup|nope|nah)"
+    rf"(yes|no{_NOT_A_VERDICT_AFTER_NO}|true|false|yep|yeah|yup|nope|nah|affirmative|negative)"
     r"(?=$|[\s.,!;:)\]\"'—–\-])"
     r"(?![\s,!.]*(?:i\s+can\b|i'?d\s+be|i'?m\s+happy|i'?d\s+love|happy\s+to|of\s+course|sure\b|"
     r"let'?s\b|let\s+me|i\s+will\b|i'?ll\b|absolutely\b|certainly\b))",
