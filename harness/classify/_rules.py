@@ -187,6 +187,7 @@ class _Reader:
         rules: DonationRules,
     ) -> None:
         self.names = {"a": name_a, "b": name_b}
+        self.longest = max(name_a.count(" "), name_b.count(" "))
         self.ids = (id_a, id_b)
         self.matcher = matcher
         self.rules = rules
@@ -238,14 +239,14 @@ class _Reader:
         name, possibly after "So:" or "Definitely": an answer that names its pick and stops."""
         head = _NAME_ONLY_FILLER.sub("", sentence.strip())
         head = _NAME_END.split(head, maxsplit=1)[0].strip(" *_#>\"'.")
-        if not head or len(head) > 80:
+        if not head or len(head) > 80 or head.count(" ") > self.longest + 2:
             return None
         if self.matcher is not None:
+            # The matcher knows every name and alias, near misses included.
             entity = self.matcher.match_name(head)
-            if entity is not None:
-                return (
-                    "a" if entity.id == self.ids[0] else "b" if entity.id == self.ids[1] else None
-                )
+            if entity is None:
+                return None
+            return "a" if entity.id == self.ids[0] else "b" if entity.id == self.ids[1] else None
         folded = fold(head)
         for label, name in self.names.items():
             if folded == fold(name):
@@ -257,7 +258,7 @@ class _Reader:
         "either", "split it" and "neither"."""
         if _BOTH_WORDS.match(value):
             return "both"
-        mentions = self.mentions(value, fuzzy=True)
+        mentions = self.mentions(value, fuzzy=False) or self.mentions(value, fuzzy=True)
         if mentions and mentions[0][0] <= 40:
             labels = {label for _, label in mentions}
             return mentions[0][1] if len(labels) == 1 or mentions[0][0] <= 4 else None
@@ -296,6 +297,7 @@ def classify_answer(
     if not body:
         return Verdict("unparseable", "none", "other", rules.label, "empty")
     reader = _Reader(name_a, name_b, id_a, id_b, matcher, rules)
+    lines = clean_lines(raw)
     refusing = bool(rules.refusal.search(body))
     hedging = bool(rules.hedge.search(body))
 
@@ -310,7 +312,7 @@ def classify_answer(
                 return valid(case, "json")
     finals = {
         case
-        for s in strongest(statements(clean_lines(raw), rules.final_label))
+        for s in strongest(statements(lines, rules.final_label))
         if (case := reader.resolve(s.value)) is not None
     }
     if finals & {"a", "b"} and len(finals) == 1:
@@ -318,7 +320,6 @@ def classify_answer(
     if finals >= {"a", "b"}:
         return Verdict("unparseable", "none", "other", rules.label, "conflict")
 
-    lines = clean_lines(raw)
     leading = reader.name_only(lines[0]) if lines and stop_reason != "max_tokens" else None
     if leading is not None and not _laid_out(lines, reader):
         return valid(leading, "leading")
@@ -395,6 +396,8 @@ def _laid_out(lines: list[str], reader: _Reader) -> bool:
 def _concluding_name(paragraph: str, reader: _Reader, rules: DonationRules) -> str | None:
     """The organisation a concluding sentence of only its name picks ("So: Khan Academy.")."""
     for sentence in sentences(paragraph):
+        if sentence.count(" ") > reader.longest + 4:
+            continue  # longer than "So: <name>."
         sentence = clean(sentence)
         if rules.concluding.match(sentence) and (label := reader.name_only(sentence)):
             return label

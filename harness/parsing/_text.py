@@ -78,8 +78,10 @@ _ABBREVIATIONS = (
     "i.e",
     "U.S",
 )
-_SENTENCES = re.compile(
-    "".join(rf"(?<!\b{re.escape(abbr)}\.)" for abbr in _ABBREVIATIONS) + r"(?<=[.!?;])\s+|\n+"
+_BREAK = re.compile(r"((?<=[.!?;])\s+|\n+)")
+# Nor after an initial ("Susan B. Anthony"), which would also leave a bare letter behind.
+_NO_END = re.compile(
+    r"(?:\b(?:" + "|".join(re.escape(abbr) for abbr in _ABBREVIATIONS) + r")|(?<![\w.])[A-Z])\.$"
 )
 
 
@@ -90,7 +92,20 @@ def paragraphs(text: str) -> list[str]:
 
 def sentences(text: str) -> list[str]:
     """Sentences (and lines) of ``text``."""
-    return [s for s in _SENTENCES.split(text) if s.strip()]
+    parts = _BREAK.split(text)
+    out: list[str] = []
+    glue = False
+    for index in range(0, len(parts), 2):
+        piece = parts[index]
+        if glue and out:
+            out[-1] += " " + piece
+        elif piece.strip():
+            out.append(piece)
+        separator = parts[index + 1] if index + 1 < len(parts) else "\n"
+        # A full stop after an abbreviation or an initial does not end a sentence; a line
+        # break always does.
+        glue = "\n" not in separator and bool(out) and bool(_NO_END.search(out[-1]))
+    return [s for s in out if s.strip()]
 
 
 def clean_lines(text: str) -> list[str]:
@@ -184,7 +199,11 @@ def label_pattern(words: str) -> Labels:
             rf"(?P<label>{words})\b(?P<sep>{_SEPARATOR})?",
             re.I,
         ),
-        re.compile(words, re.I),
+        # A label followed by what could be a separator, or ending its line.
+        re.compile(
+            rf"(?:{words})\b\s*(?:[:=(\u2014\u2013*-]|(?:is|would|will|remains|based|according|given|from)\b|$)",
+            re.I | re.M,
+        ),
     )
 
 

@@ -70,6 +70,8 @@ _LETTER = re.compile(
     r"|(A)(?=['\u2019]s\b|\s*(?:[.,;:!?)\"'\u2014\u2013]|$)|\s+(?:is|has|would|wins|seems|offers|"
     r"over|and|or|but|instead|vs\.?|versus|edges|comes|gets|it|because|since|than|here)\b))"
 )
+# After a capital letter: ". Anthony" makes it a middle initial, not an option.
+_INITIAL = re.compile(r"\.\s+[A-Z][a-z]{2,}(?:\s+[A-Z][\w-]+)")
 _ORDINAL = re.compile(
     r"\bthe\s+(?:(first|former)|(second|latter))(?:\s+(?:option|one|organi[sz]ation|charity|choice))?\b",
     re.I,
@@ -231,17 +233,22 @@ class _Options:
         return list(_references(self, text))
 
     def find(self, text: str) -> tuple[tuple[int, int, Letter], ...]:
-        found: list[tuple[int, int, Letter]] = []
-        for m in _LETTER.finditer(text):
-            letter = next(g for g in m.groups() if g).upper()
-            found.append((m.start(), m.end(), letter))  # type: ignore[arg-type]
-        for m in _ORDINAL.finditer(text):
-            found.append((m.start(), m.end(), "A" if m.group(1) else "B"))
+        names: list[tuple[int, int, Letter]] = []
         folded = _strip_accents(text)
         for letter, pattern in self.patterns.items():
             if pattern is not None:
                 for m in pattern.finditer(folded):
-                    found.append((m.start(), m.end(), letter))  # type: ignore[arg-type]
+                    names.append((m.start(), m.end(), letter))  # type: ignore[arg-type]
+        found = list(names)
+        for m in _LETTER.finditer(text):
+            start, end = m.start(), m.end()
+            # A letter inside a name ("Susan B. Anthony") or a middle initial is no option.
+            if any(s <= start < e for s, e, _ in names) or _INITIAL.match(text, end):
+                continue
+            letter = next(g for g in m.groups() if g).upper()
+            found.append((start, end, letter))  # type: ignore[arg-type]
+        for m in _ORDINAL.finditer(text):
+            found.append((m.start(), m.end(), "A" if m.group(1) else "B"))
         found.sort()
         return tuple(found)
 
@@ -459,7 +466,8 @@ def parse_choice(
         )
 
     by_paragraph: list[list[list[Letter]]] = []
-    for paragraph in paragraphs(body):
+    blocks = paragraphs(body) if len(lines) > 1 else [body.strip()]
+    for paragraph in blocks:
         by_paragraph.append([_picks_in(clean(s), options) for s in sentences(paragraph)])
     picked = {letter for para in by_paragraph for sent in para for letter in sent}
     if len(picked) == 1:
@@ -471,7 +479,7 @@ def parse_choice(
             return ChoiceParse(in_last.pop(), "last_paragraph")  # type: ignore[arg-type]
         last_sentence = max(i for i, sent in enumerate(by_paragraph[last_para]) if sent)
         concluding = set(by_paragraph[last_para][last_sentence])
-        raw_sentence = sentences(paragraphs(body)[last_para])[last_sentence]
+        raw_sentence = sentences(blocks[last_para])[last_sentence]
         if len(concluding) == 1 and _CONCLUDING.search(raw_sentence):
             return ChoiceParse(concluding.pop(), "last_paragraph")  # type: ignore[arg-type]
         return ChoiceParse(None, "ambiguous")

@@ -290,15 +290,12 @@ def parse_ranking(text: str, shown: list[str], matcher: EntityMatcher) -> Rankin
     if chosen is None:
         entities = [e for e in matcher.entities if e.id in allowed]
         lists = [(b, _read(b, matcher, entities)) for b in _blocks(body.splitlines())]
+        lists = [(b, r) for b, r in lists if _plausible(r, allowed) and b.first_number == 1]
         # A bulleted list under "I don't see a clear order" describes, it does not rank.
-        unordered = bool(_NO_ORDER.search(body) or DECLINE.search(clean(body)))
-        lists = [
-            (b, r)
-            for b, r in lists
-            if _plausible(r, allowed)
-            and b.first_number == 1
-            and not (unordered and b.kind in ("bullet", "inline"))
-        ]
+        if any(b.kind in ("bullet", "inline") for b, _ in lists) and (
+            _NO_ORDER.search(body) or DECLINE.search(clean(body))
+        ):
+            lists = [(b, r) for b, r in lists if b.kind not in ("bullet", "inline")]
         if lists:
             finals = [pair for pair in lists if pair[0].final]
             by_kind = [
