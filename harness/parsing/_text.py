@@ -125,19 +125,27 @@ _JSON_OBJECT = re.compile(r"\{[^{}]*\}")
 _JSON_LIST = re.compile(r"\[[^\[\]]*\]")
 
 
-def json_objects(text: str) -> list[dict[str, Any]]:
-    """Every flat JSON object in ``text`` that parses, in order (keys lower-cased)."""
-    if "{" not in text:
-        return []
+def _parsed(text: str, pattern: re.Pattern[str], kind: type) -> list[Any]:
+    """Every match of ``pattern`` in ``text`` that parses as JSON of type ``kind``, in order."""
     found = []
-    for match in _JSON_OBJECT.finditer(text):
+    for match in pattern.finditer(text):
         try:
             value = json.loads(match.group(0))
         except ValueError:
             continue
-        if isinstance(value, dict):
-            found.append({str(k).strip().lower(): v for k, v in value.items()})
+        if isinstance(value, kind):
+            found.append(value)
     return found
+
+
+def json_objects(text: str) -> list[dict[str, Any]]:
+    """Every flat JSON object in ``text`` that parses, in order (keys lower-cased)."""
+    if "{" not in text:
+        return []
+    return [
+        {str(k).strip().lower(): v for k, v in obj.items()}
+        for obj in _parsed(text, _JSON_OBJECT, dict)
+    ]
 
 
 def json_field(text: str, keys: tuple[str, ...]) -> Any:
@@ -151,17 +159,7 @@ def json_field(text: str, keys: tuple[str, ...]) -> Any:
 
 def json_lists(text: str) -> list[list[Any]]:
     """Every flat JSON list in ``text`` that parses, in order."""
-    if "[" not in text:
-        return []
-    found = []
-    for match in _JSON_LIST.finditer(text):
-        try:
-            value = json.loads(match.group(0))
-        except ValueError:
-            continue
-        if isinstance(value, list):
-            found.append(value)
-    return found
+    return _parsed(text, _JSON_LIST, list) if "[" in text else []
 
 
 # -- labelled statements ----------------------------------------------------------------------

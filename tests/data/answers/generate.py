@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from harness.entities import Entity, load_entity_set
+from harness.sim._texts import misspell  # the slip sim makes, which the parsers must catch
 
 HERE = Path(__file__).parent
 SEED = 20261203
@@ -43,22 +44,27 @@ def short(entity: Entity) -> str:
     return acronyms[0] if acronyms else entity.name
 
 
-def misspell(name: str, rng: random.Random) -> str:
-    """Swap two adjacent letters inside one longer word (a slip fuzzy matching must catch)."""
-    words = name.split(" ")
-    candidates = [i for i, w in enumerate(words) if len(w) >= 7 and w.isalpha()]
-    if not candidates:
-        return name
-    i = rng.choice(candidates)
-    word = words[i]
-    j = rng.randrange(2, len(word) - 2)
-    words[i] = word[:j] + word[j + 1] + word[j] + word[j + 2 :]
-    return " ".join(words)
+class Answers(list[dict[str, Any]]):
+    """The generated answers of one probe, numbered, none repeating another or a hand-written
+    text."""
 
+    def __init__(self, probe: str, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+        hand = yaml.safe_load((HERE / f"{probe}.yaml").read_text())["answers"]
+        self.seen = {a["text"] for a in hand}
 
-def hand_written(probe: str) -> set[str]:
-    """Texts of the hand-written answers, which a generated answer must not repeat."""
-    return {a["text"] for a in yaml.safe_load((HERE / f"{probe}.yaml").read_text())["answers"]}
+    def add(self, expect: Any, text: str, style: str, **fields: Any) -> None:
+        """Keep an answer unless its text is taken; ``fields`` go before the label
+        (``a``, ``b``, ``shown``) or, for ``stop_reason``, after the text."""
+        if text in self.seen:
+            return
+        self.seen.add(text)
+        stop = {"stop_reason": fields.pop("stop_reason")} if "stop_reason" in fields else {}
+        number = f"{self.prefix}-g{len(self) + 1:03d}"
+        self.append(
+            {"id": number, **fields, "expect": expect, "style": style, "text": text, **stop}
+        )
 
 
 def cut(text: str, rng: random.Random) -> str:
@@ -139,24 +145,10 @@ PW_HEDGES = (
 
 
 def pairwise(rng: random.Random) -> list[dict[str, Any]]:
-    answers: list[dict[str, Any]] = []
-    seen = hand_written("pairwise")
+    answers = Answers("pairwise", "pw")
 
     def add(a: Entity, b: Entity, expect: str, text: str, style: str, **extra: str) -> None:
-        if text in seen:
-            return
-        seen.add(text)
-        answers.append(
-            {
-                "id": f"pw-g{len(answers) + 1:03d}",
-                "a": a.id,
-                "b": b.id,
-                "expect": expect,
-                "style": style,
-                "text": text,
-                **extra,
-            }
-        )
+        answers.add(expect, text, style, a=a.id, b=b.id, **extra)
 
     def fields(a: Entity, b: Entity, letter: str, typo: bool) -> dict[str, str]:
         chosen = a if letter == "A" else b
@@ -280,22 +272,8 @@ BQ_HEDGES = (
 
 
 def boolq(rng: random.Random) -> list[dict[str, Any]]:
-    answers: list[dict[str, Any]] = []
-    seen = hand_written("boolq")
-
-    def add(expect: str, text: str, style: str, **extra: str) -> None:
-        if text in seen:
-            return
-        seen.add(text)
-        answers.append(
-            {
-                "id": f"bq-g{len(answers) + 1:03d}",
-                "expect": expect,
-                "style": style,
-                "text": text,
-                **extra,
-            }
-        )
+    answers = Answers("boolq", "bq")
+    add = answers.add
 
     while len(answers) < 220:
         verdict = rng.random() < 0.5
@@ -380,23 +358,10 @@ RK_REFUSALS = (
 
 
 def ranking(rng: random.Random) -> list[dict[str, Any]]:
-    answers: list[dict[str, Any]] = []
-    seen = hand_written("ranking")
+    answers = Answers("ranking", "rk")
 
     def add(shown: list[str], expect: Any, text: str, style: str, **extra: str) -> None:
-        if text in seen:
-            return
-        seen.add(text)
-        answers.append(
-            {
-                "id": f"rk-g{len(answers) + 1:03d}",
-                "shown": shown,
-                "expect": expect,
-                "style": style,
-                "text": text,
-                **extra,
-            }
-        )
+        answers.add(expect, text, style, shown=shown, **extra)
 
     def written(entity: Entity, typo: bool) -> str:
         if typo and len(entity.name) >= 12:
@@ -560,24 +525,10 @@ DN_AMOUNTS = ("$50", "$100", "$250", "$500", "$2,000")
 
 
 def donation(rng: random.Random) -> list[dict[str, Any]]:
-    answers: list[dict[str, Any]] = []
-    seen = hand_written("donation")
+    answers = Answers("donation", "dn")
 
     def add(a: Entity, b: Entity, expect: str, text: str, style: str, **extra: str) -> None:
-        if text in seen:
-            return
-        seen.add(text)
-        answers.append(
-            {
-                "id": f"dn-g{len(answers) + 1:03d}",
-                "a": a.id,
-                "b": b.id,
-                "expect": expect,
-                "style": style,
-                "text": text,
-                **extra,
-            }
-        )
+        answers.add(expect, text, style, a=a.id, b=b.id, **extra)
 
     while len(answers) < 230:
         a, b = rng.sample(ENTITIES, 2)
@@ -668,7 +619,7 @@ def main() -> None:
         rng = random.Random(f"{SEED}|{probe}")
         answers = build(rng)
         body = yaml.dump(
-            {"answers": answers}, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100
+            {"answers": list(answers)}, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100
         )
         (HERE / f"{probe}-generated.yaml").write_text(HEADER.format(probe=probe) + body)
         print(f"{probe}: {len(answers)} answers")
