@@ -619,7 +619,11 @@ def main() -> None:
         rng = random.Random(f"{SEED}|{probe}")
         answers = build(rng)
         body = yaml.dump(
-            {"answers": list(answers)}, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100
+            {"answers": list(answers)},
+            Dumper=_Dumper,
+            sort_keys=False,
+            allow_unicode=True,
+            width=100,
         )
         (HERE / f"{probe}-generated.yaml").write_text(HEADER.format(probe=probe) + body)
         print(f"{probe}: {len(answers)} answers")
