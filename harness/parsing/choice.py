@@ -233,6 +233,7 @@ class _Options:
         return list(_references(self, text))
 
     def find(self, text: str) -> tuple[tuple[int, int, Letter], ...]:
+        """The references of ``text``, uncached (see :meth:`references`)."""
         names: list[tuple[int, int, Letter]] = []
         folded = _strip_accents(text)
         for letter, pattern in self.patterns.items():
@@ -318,15 +319,13 @@ def _someone_else(clause: str) -> bool:
 
 
 _options = lru_cache(maxsize=8192)(_Options)
+"""The options of a question, built once per pair of names (a run asks each pair often)."""
 
 
 @lru_cache(maxsize=4096)
 def _references(options: _Options, text: str) -> tuple[tuple[int, int, Letter], ...]:
     # The same line is looked at as a first line, a bare answer and a sentence.
     return options.find(text)
-
-
-"""The options of a question, built once per pair of names (a run asks each pair often)."""
 
 
 def _picks_in(sentence: str, options: _Options) -> list[Letter]:
