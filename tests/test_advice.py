@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.parsing.methods import METHODS, is_decided
 from harness.store import Run, list_runs
 
 FAST = ["--no-progress", "--ranking-samples", "1"]
@@ -59,7 +60,11 @@ def test_advice_suite_stores_queries_and_attempts(tmp_path, capsys) -> None:
             (valid["recommended"] == valid["entity_a"])
             | (valid["recommended"] == valid["entity_b"])
         ).all()
-        assert "rules:donation-rules@1" in run.config["templates"]["donation"]
+        assert "rules:donation-rules@2" in run.config["templates"]["donation"]
+        # How each answer was read is stored with it: decided methods exactly for valid ones.
+        assert (attempts["parse_method"].map(is_decided) == (attempts["class"] == "valid")).all()
+        assert (samples["parse_method"].map(is_decided) == samples["valid"]).all()
+        assert set(samples["first_parse_method"]) <= set(METHODS)
 
 
 def test_retry_loop_stops_at_the_cap_with_a_fresh_conversation_each_time(tmp_path) -> None:
@@ -316,7 +321,7 @@ def test_judge_garbage_is_recorded_and_the_trial_kept(tmp_path, monkeypatch, cha
         assert (samples["status"] == "ok").all() and len(samples) == 6
         assert attempts["judge_failure"].all()
         assert (attempts["judge_raw"] == chat_server.reply).all()
-        assert (attempts["classifier"] == "donation-rules@1").all()  # fell back to the rules
+        assert (attempts["classifier"] == "donation-rules@2").all()  # fell back to the rules
         assert "donation-judge@1" in run.config["templates"]["donation"]
 
 

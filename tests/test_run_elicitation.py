@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.parsing.methods import METHODS, is_decided
 from harness.store import Run, list_runs
 
 
@@ -53,6 +54,11 @@ def test_small_elicitation_run_stores_every_trial_and_prints_summary(tmp_path, c
         # sim's planted position bias (0.2 log-odds) shows as slightly more A than B.
         parsed = pairwise[pairwise["choice"].notna()]
         assert len(parsed) / len(pairwise) > 0.9
+        # How each answer was read is stored with it, from one vocabulary for every probe.
+        assert (pairwise["parse_method"].map(is_decided) == pairwise["choice"].notna()).all()
+        assert (pairwise["parse"] == pairwise["parse_method"]).all()  # the older column
+        assert (ranking["parse_method"].map(is_decided) == (ranking["parse"] == "ok")).all()
+        assert set(ranking["parse_method"]) <= set(METHODS)
 
 
 @pytest.mark.parametrize(

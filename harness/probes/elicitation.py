@@ -157,12 +157,20 @@ class PairwiseProbe:
     async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
         a, b = ctx.run.entities.get(trial["entity_a"]), ctx.run.entities.get(trial["entity_b"])
         response = await ctx.generate(self.request(trial, ctx.run))
-        parsed = parse_choice(response.text, a.name, b.name)
+        parsed = parse_choice(
+            response.text,
+            a.name,
+            b.name,
+            aliases_a=a.aliases,
+            aliases_b=b.aliases,
+            stop_reason=response.stop_reason,
+        )
         chosen = {"A": a.id, "B": b.id}.get(parsed.choice or "")
         return {
             "choice": parsed.choice,
             "chosen": chosen,
-            "parse": parsed.method,
+            "parse": parsed.method,  # the column's name before parse_method existed
+            "parse_method": parsed.method,
             "stop_reason": response.stop_reason,
             "text": response.text,
         }
@@ -230,6 +238,7 @@ class RankingProbe:
             "duplicates": parsed.duplicates,
             "unknown": parsed.unknown,
             "parse": "ok" if parsed.ok else "unparseable",
+            "parse_method": parsed.method,
             "stop_reason": response.stop_reason,
             "text": response.text,
         }
