@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 import click
 from click.core import ParameterSource
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.config import RunConfig, parse_model_args
-from harness.errors import UsageError
+from harness.errors import HarnessError, UsageError
 from harness.store import default_log_dir
 from harness.suites import PAIRWISE_OPTIONS
 
@@ -389,15 +390,50 @@ def run(ctx: click.Context, **opts: object) -> None:
             max_study_cost=study_cap,
         )
         return
+    if len(specs) == 1 and study_cap is not None:
+        raise UsageError("--max-study-cost applies to several models; use --max-cost")
+    _announce_cost(base, specs, settings)
     if len(specs) == 1:
-        if study_cap is not None:
-            raise UsageError("--max-study-cost applies to several models; use --max-cost")
         print_summary(start_run(base, settings, console=err_console), console)
         return
     directory, results = start_study(
         base, specs, settings, max_study_cost=study_cap, console=err_console
     )
     print_study_summary(directory, results, console)
+
+
+def _announce_cost(base: RunConfig, specs: list, settings: RunSettings) -> None:
+    """Before paid models are called: one line each with the preview's expected cost."""
+    from harness.model import price_table
+
+    prices = price_table(settings.prices)
+    paid = [
+        s
+        for s in specs
+        if (price := prices.get(s.model)) is not None
+        and (price.input_per_mtok or price.output_per_mtok)
+    ]
+    if not paid:
+        return
+    from harness.model import check_model
+    from harness.preview import preview_study
+
+    try:
+        for spec in paid:
+            check_model(spec.model, base_url=spec.base_url, args=spec.args)
+        previews = preview_study(base, paid, settings)
+    except HarnessError:
+        return  # the run's own validation reports the problem
+    for preview in previews:
+        cost = preview.cost
+        if cost is None:
+            continue
+        cap = f"; --max-cost ${settings.max_cost:,.2f}" if settings.max_cost is not None else ""
+        err_console.print(
+            f"[dim]{escape(preview.label)}: expected cost about ${cost.expected:,.2f} "
+            f"(${cost.low:,.2f}–${cost.high:,.2f}){cap}; --dry-run shows the breakdown[/]",
+            soft_wrap=True,
+        )
 
 
 def _resume(
