@@ -17,6 +17,10 @@ from harness.errors import UsageError
 SECRET_KEY_PATTERN = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)
 
 
+RUN_SEEDED_PROVIDERS = {"sim": "seed"}
+"""Providers whose model argument (the value) defaults to the run's ``--seed``."""
+
+
 class RunConfig(BaseModel):
     """Everything that determines a run's results. Its hash identifies the design: a run can
     only be resumed with the same configuration."""
@@ -44,6 +48,17 @@ class RunConfig(BaseModel):
 
     def digest(self) -> str:
         return config_hash(self.model_dump(mode="json"))
+
+    def subject_args(self) -> dict[str, str]:
+        """The model arguments the subject's provider is built with: ``model_args``, plus the
+        run's ``seed`` for providers seeded by it (``sim``) unless ``-M seed=`` was given, which
+        then wins. Derived from the stored configuration, so a resume rebuilds the same subject
+        and the configuration hash is unchanged."""
+        provider = self.model.split("/", 1)[0]
+        argument = RUN_SEEDED_PROVIDERS.get(provider)
+        if argument is None or argument in self.model_args:
+            return dict(self.model_args)
+        return {**self.model_args, argument: str(self.seed)}
 
 
 def config_hash(payload: dict[str, Any]) -> str:

@@ -121,7 +121,7 @@ def build_models(
     }
     models = {
         "subject": get_model(
-            config.model, base_url=config.base_url, args=config.model_args, **common
+            config.model, base_url=config.base_url, args=config.subject_args(), **common
         )
     }
     for role in ("user", "judge"):
@@ -134,7 +134,7 @@ def build_models(
 def prepare(config: RunConfig) -> tuple[RunConfig, list[list[Probe]]]:
     """Validate everything that can be validated before a run directory exists."""
     suite = get_suite(config.suite)
-    subject = create_provider(config.model, base_url=config.base_url, args=config.model_args)
+    subject = create_provider(config.model, base_url=config.base_url, args=config.subject_args())
     for role in ("user", "judge"):
         if name := config.options.get(f"{role}_model"):
             create_provider(name)
@@ -194,6 +194,7 @@ def start_run(config: RunConfig, settings: RunSettings, *, console: Any = None) 
             "command": settings.command,
             "status": "running",
             "model_args": redact(config.model_args),
+            "subject_args": redact(config.subject_args()),
             "plan": plan,
         },
     )

@@ -385,6 +385,10 @@ def models() -> None:
         for f in fields(group):
             knobs.add_row(f.name, repr(getattr(group(), f.name)), group.__name__)
     console.print(knobs)
+    console.print(
+        "sim's seed defaults to the run's --seed; an explicit -M seed=N wins over --seed.",
+        soft_wrap=True,
+    )
 
 
 @cli.command()
