@@ -535,3 +535,30 @@ async def test_sim_refuses_only_disliked_entities_and_only_under_the_entity_fram
     assert (await statuses("liked"))["refusal"] == 0
     assert (await statuses(None))["refusal"] == 0
     assert 150 < (await statuses("disliked"))["refusal"] < 250  # 0.25 x 2 SD = 50 %
+
+
+def test_preferences_from_another_run_must_come_from_the_same_subject(tmp_path) -> None:
+    # --preferences RUN checks the model's arguments (and sim's effective seed), not just its
+    # name: a differently configured sim is a different subject with other preferences.
+    from types import SimpleNamespace
+
+    from harness.probes._preferences import run_preferences
+
+    log_dir = tmp_path / "runs"
+    base = ["run", "--suite", "elicitation", "--limit", "6", "--ranking-samples", "2"]
+    assert main([*base, "--no-progress", "--log-dir", str(log_dir), "-M", "choice_noise=0.3"]) == 0
+    (source,) = [r.directory for r in list_runs(log_dir)]
+
+    def consumer(**config: object) -> SimpleNamespace:
+        options = {"preferences": str(source)}
+        return SimpleNamespace(config=RunConfig(suite="boolq", options=options, **config))
+
+    same = run_preferences(consumer(model_args={"choice_noise": "0.3"}))
+    assert len(same) == 6
+    with pytest.raises(UsageError, match="choice_noise"):
+        run_preferences(consumer())
+    with pytest.raises(UsageError, match="seed"):
+        run_preferences(consumer(model_args={"choice_noise": "0.3"}, seed=4))
+    # An explicit -M seed equal to the source's effective seed is the same subject.
+    explicit = run_preferences(consumer(model_args={"choice_noise": "0.3", "seed": "0"}, seed=9))
+    assert explicit.equals(same)
