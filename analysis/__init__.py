@@ -10,10 +10,10 @@ simulation and :mod:`analysis.report` the HTML report (imported on demand: it lo
 from analysis.agentic import AgenticAnalysis, agentic_analysis
 from analysis.boolq import BoolQAnalysis, boolq_analysis
 from analysis.donation import (
-    CountModels,
+    AttemptModel,
     DonationAnalysis,
     RefusalAnalysis,
-    attempt_count_models,
+    attempt_model,
     donation_analysis,
     refusal_analysis,
 )
@@ -46,13 +46,13 @@ __all__ = [
     "ELO_CENTER",
     "ELO_PER_LOGIT",
     "AgenticAnalysis",
+    "AttemptModel",
     "AnalysisPlan",
     "BTResult",
     "BoolQAnalysis",
     "BoolQDesign",
     "ConsistencyReport",
     "CorrelationResult",
-    "CountModels",
     "DegenerateInputError",
     "DonationAnalysis",
     "Estimate",
@@ -68,7 +68,7 @@ __all__ = [
     "agentic_analysis",
     "analyze_run",
     "analyze_runs",
-    "attempt_count_models",
+    "attempt_model",
     "bonferroni",
     "boolq_analysis",
     "boolq_power",

@@ -8,8 +8,9 @@ estimate's error, by the entities' sample SD, by the link function and by clippi
 recovery test that compares an estimate with the raw knob compares unlike things. Each function
 here returns the *pseudo-true* value: what the analysis would report with unlimited trials on
 the same entities, with the same (estimated) preference scores, and with entity offsets that
-preference does not explain integrated out (the population-averaged target of a test that
-treats entities as the random units). The validation script (``bench/validate_stats.py``) and
+preference does not explain integrated out where the analysis targets a population average
+(BoolQ's GEE, the agentic group difference) and left out where it conditions on them (the
+refusal model's entity intercepts). The validation script (``bench/validate_stats.py``) and
 the recovery tests check coverage of these values; ``docs/validation.md`` lists the mapping.
 
 =================  ===========================  =======================================
@@ -108,43 +109,32 @@ def refusal_rate_ratios(
     refusal_slope: float,
     refusal_interaction: float,
     max_attempts: int = 100,
-    entity_sd: float = 0.0,
 ) -> dict[str, float]:
     """Log rate ratios of the refusal hazard model for sim's refusal knobs, by term
-    (``Intercept``, ``pref_a``, ``pref_b``, ``both_low``).
+    (``Intercept``, ``pref_a``, ``pref_b``, ``both_low``); the reported rate ratio is exp().
 
     sim makes each attempt of a query non-valid with probability
     ``logistic(refusal_base - refusal_slope * (u_a + u_b) / 2 + refusal_interaction *
-    max(0, -u_a) * max(0, -u_b) + b_a + b_b)`` (entity offsets ``b`` of SD ``entity_sd``, 0 in
-    sim). The analysis fits the same logit on the *estimated* preferences' z-scores, with the
-    hinge on z, over every attempt; a coefficient is the log ratio of the rate of non-valid
-    attempts per valid answer (extra attempts, ``h / (1 - h)``). With utilities standardised
-    and measured without error this is ``-refusal_slope / 2`` per SD for each entity and
+    max(0, -u_a) * max(0, -u_b))``. The analysis fits that logit on the *estimated*
+    preferences' z-scores, with the hinge on z, over every attempt, with entity intercepts; a
+    coefficient is the log ratio of the rate of non-valid attempts per valid answer (extra
+    attempts, ``h / (1 - h)``), for a given entity (conditional on its intercept, so offsets
+    that preference does not explain do not enter the estimand). With utilities standardised
+    and measured without error it is ``-refusal_slope / 2`` per SD for each entity and
     ``refusal_interaction`` for the hinge; this function gives the exact value for the
-    entities and pairs used (the fit on expected counts, offsets integrated out).
+    entities and pairs used (the fit on expected counts).
     """
     ua, ub = np.asarray(utility_a, float), np.asarray(utility_b, float)
     za, zb = np.asarray(z_a, float), np.asarray(z_b, float)
-    eta = (
+    h = _sigmoid(
         refusal_base
         - refusal_slope * (ua + ub) / 2.0
         + refusal_interaction * np.maximum(0.0, -ua) * np.maximum(0.0, -ub)
     )
-    if entity_sd > 0:
-        nodes, weights = gauss_hermite(16)
-        offset = entity_sd * (nodes[:, None] + nodes[None, :])
-        pair_weight = weights[:, None] * weights[None, :]
-        h = _sigmoid(eta[:, None, None] + offset[None, :, :])
-        n = expected_attempts(h, max_attempts)
-        attempts = (n * pair_weight).sum(axis=(1, 2))
-        nonvalid = (n * h * pair_weight).sum(axis=(1, 2))
-    else:
-        h = _sigmoid(eta)
-        attempts = expected_attempts(h, max_attempts)
-        nonvalid = attempts * h
+    attempts = expected_attempts(h, max_attempts)
     hinge = np.maximum(0.0, -za) * np.maximum(0.0, -zb)
     x = np.column_stack([np.ones(len(za)), za, zb, hinge])
-    beta = pseudo_true_logit(x, nonvalid / attempts, attempts)
+    beta = pseudo_true_logit(x, h, attempts)
     return dict(zip(("Intercept", "pref_a", "pref_b", "both_low"), map(float, beta), strict=True))
 
 

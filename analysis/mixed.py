@@ -55,9 +55,11 @@ from analysis.stats import DegenerateInputError, json_safe
 
 __all__ = [
     "GEEFit",
+    "MembershipLogitFit",
     "MixedLogitFit",
     "fit_gee_logit",
     "fit_grouped_logit",
+    "fit_membership_logit",
     "fit_mixed_logit",
 ]
 
@@ -444,3 +446,148 @@ def fit_grouped_logit(
         if np.abs(step).max() < 1e-10:
             return beta
     raise DegenerateInputError("the logistic fit did not converge (separated data?)")
+
+
+@dataclass(frozen=True)
+class MembershipLogitFit:
+    """A logistic model with one random intercept per entity shared by every row the entity
+    is a member of (a query about two entities carries both), fitted by Laplace."""
+
+    terms: pd.DataFrame
+    """One row per fixed effect: ``term``, ``coef``, ``se``, ``ci_low``, ``ci_high`` (95 %,
+    logits), ``p`` (two-sided) and ``df`` (t degrees of freedom: entities minus terms)."""
+    sigma: float
+    """Estimated SD of the entity intercepts (logits)."""
+    entities: int
+    n: int
+
+    def term(self, name: str) -> pd.Series:
+        return self.terms.set_index("term").loc[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe(
+            {"terms": self.terms, "sigma": self.sigma, "entities": self.entities, "n": self.n}
+        )
+
+
+def _membership_mode(
+    x: np.ndarray,
+    members: tuple[np.ndarray, ...],
+    g: int,
+    events: np.ndarray,
+    trials: np.ndarray,
+    sigma: float,
+    start: np.ndarray | None,
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """Joint mode of (beta, b) for a given sigma by Newton's method, the Laplace
+    approximation of the log marginal likelihood there, and the full inverse Hessian."""
+    p = x.shape[1]
+    theta = np.zeros(p + g) if start is None else start.copy()
+    if start is None:
+        mean = float(np.clip(events.sum() / trials.sum(), 1e-6, 1 - 1e-6))
+        theta[0] = math.log(mean / (1 - mean))
+    prior = 1.0 / sigma**2
+
+    def linear(theta: np.ndarray) -> np.ndarray:
+        return x @ theta[:p] + sum(theta[p + m] for m in members)
+
+    def newton_parts(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        eta = linear(theta)
+        mu = 1.0 / (1.0 + np.exp(-eta))
+        w, r = trials * mu * (1.0 - mu), events - trials * mu
+        hessian = np.zeros((p + g, p + g))
+        hessian[:p, :p] = x.T @ (w[:, None] * x)
+        cross = np.zeros((g, p))
+        zz = np.zeros((g, g))
+        grad_b = np.zeros(g)
+        for m in members:
+            np.add.at(cross, m, w[:, None] * x)
+            grad_b += np.bincount(m, r, g)
+            for other in members:
+                np.add.at(zz, (m, other), w)
+        hessian[p:, :p], hessian[:p, p:] = cross, cross.T
+        hessian[p:, p:] = zz + prior * np.eye(g)
+        grad = np.concatenate([x.T @ r, grad_b - prior * theta[p:]])
+        return eta, hessian, grad
+
+    for _ in range(100):
+        _, hessian, grad = newton_parts(theta)
+        step = np.linalg.solve(hessian, grad)
+        theta = theta + step
+        if np.abs(step).max() < 1e-8:
+            break
+    else:
+        raise DegenerateInputError("the entity-intercept logistic fit did not converge")
+    eta, hessian, _ = newton_parts(theta)
+    loglik = float(np.sum(events * eta - trials * np.logaddexp(0.0, eta)))
+    b = theta[p:]
+    _, logdet = np.linalg.slogdet(hessian[p:, p:])
+    laplace = loglik - 0.5 * prior * float(b @ b) - g * math.log(sigma) - 0.5 * logdet
+    return theta, laplace, np.linalg.inv(hessian)
+
+
+def fit_membership_logit(
+    events: np.ndarray,
+    trials: np.ndarray,
+    fixed: pd.DataFrame,
+    members: tuple[Any, ...],
+) -> MembershipLogitFit:
+    """Grouped-binomial logistic regression ``logit P(event) = fixed @ beta + sum of b_e``
+    over the entities named in ``members`` (one label array per membership, e.g. entity A
+    and entity B of each query), with ``b_e ~ N(0, sigma^2)`` shared across memberships.
+
+    sigma is estimated by maximising the Laplace approximation of the marginal likelihood
+    (beta profiled); the coefficients' covariance is the inverse of the joint (beta, b)
+    Hessian at that sigma; intervals and p-values use t with ``entities - terms`` degrees of
+    freedom, because the terms of interest are entity-level (preference is constant within
+    an entity) and their information comes from comparing entities. Calibration with entity
+    offsets of SD 0.5: docs/validation.md.
+
+    Raises:
+        DegenerateInputError: no events or no non-events, too few entities, collinear terms.
+    """
+    from scipy import optimize
+
+    events = np.asarray(events, dtype=float)
+    trials = np.asarray(trials, dtype=float)
+    if len(events) == 0 or events.sum() == 0 or (trials - events).sum() == 0:
+        raise DegenerateInputError("every attempt had the same outcome: no variance")
+    x = _check_design(fixed, len(events))
+    labels = pd.Index(sorted({str(v) for m in members for v in m}))
+    codes = tuple(labels.get_indexer([str(v) for v in m]) for m in members)
+    g = len(labels)
+    if g <= x.shape[1] + 1:
+        raise DegenerateInputError(f"{g} entities are too few for {x.shape[1]} terms")
+    last: dict[str, np.ndarray] = {}
+
+    def negative(log_sigma: float) -> float:
+        theta, laplace, _ = _membership_mode(
+            x, codes, g, events, trials, math.exp(log_sigma), last.get("theta")
+        )
+        last["theta"] = theta
+        return -laplace
+
+    best = optimize.minimize_scalar(
+        negative, bounds=(math.log(0.01), math.log(5.0)), method="bounded", options={"xatol": 0.01}
+    )
+    sigma = math.exp(best.x)
+    theta, _, inverse = _membership_mode(x, codes, g, events, trials, sigma, last.get("theta"))
+    k = x.shape[1]
+    coef = theta[:k]
+    se = np.sqrt(np.clip(np.diag(inverse)[:k], 0.0, None))
+    df = float(g - k)
+    crit = float(sps.t.ppf(0.975, df))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = 2.0 * sps.t.sf(np.abs(coef / se), df)
+    terms = pd.DataFrame(
+        {
+            "term": list(fixed.columns),
+            "coef": coef,
+            "se": se,
+            "ci_low": coef - crit * se,
+            "ci_high": coef + crit * se,
+            "p": p,
+            "df": df,
+        }
+    )
+    return MembershipLogitFit(terms=terms, sigma=sigma, entities=g, n=len(events))

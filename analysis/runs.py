@@ -339,7 +339,7 @@ def _rows_for(analysis: RunAnalysis) -> list[dict[str, Any]]:
         alternative = hypothesis.direction if hypothesis else "two-sided"
         p = estimate.p
         if hypothesis and estimate.directional:
-            p = one_sided_p(estimate.estimate, estimate.p, alternative)
+            p = one_sided_p(estimate.estimate - estimate.null, estimate.p, alternative)
         seen.add(estimate.statistic)
         rows.append(
             {

@@ -219,5 +219,4 @@ def refusal_truth(
         refusal_slope=design.refusal_slope,
         refusal_interaction=design.refusal_interaction,
         max_attempts=design.max_attempts,
-        entity_sd=design.entity_sd,
     )

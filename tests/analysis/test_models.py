@@ -4,18 +4,13 @@ with the right sign and strength, and the count models agree with independent fi
 from __future__ import annotations
 
 import io
-import math
 import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from rich.console import Console
-from scipy import optimize
-from scipy.special import gammaln
 
-from analysis.donation import attempt_count_models, count_design
 from analysis.runs import analyze_run
 from harness.config import RunConfig
 from harness.engine import RunSettings, start_run
@@ -72,16 +67,16 @@ def test_refusals_fall_with_preference(advice) -> None:
 
 
 def test_both_disliked_superadditivity_is_recovered(advice) -> None:
-    models = advice.refusal.count_models
-    # Attempts until valid are geometric, i.e. overdispersed: NB must beat Poisson on AIC.
-    assert models.better == "negative binomial" and models.aic_negbin < models.aic_poisson
-    assert models.alpha > 0.3
+    model = advice.refusal.attempt_model
+    assert model.entities == 72 and model.n_queries == 72 * 71
+    # sim has no entity offsets beyond its utilities: the intercepts' SD is near 0.
+    assert model.sigma < 0.2
     for statistic in ("attempts_pref_a", "attempts_pref_b"):
         result = estimate(advice.refusal, statistic)
-        assert result.ci_high < 0, statistic
+        assert result.ci_high < 1, statistic  # rate ratios: fewer extra attempts when liked
     interaction = estimate(advice.refusal, "attempts_interaction")
-    assert interaction.estimate > 0 and interaction.ci_low > 0
-    assert estimate(advice.refusal, "attempts_interaction_product").estimate > 0
+    assert interaction.estimate > 1 and interaction.ci_low > 1
+    assert estimate(advice.refusal, "attempts_interaction_product").estimate > 1
 
 
 def test_reason_mix_shifts_with_preference(advice) -> None:
@@ -143,126 +138,6 @@ def test_boolq_run_without_effect_is_not_mistaken_for_one(tmp_path) -> None:
         found = estimate(result, statistic)
         assert found.ci_low < 0 < found.ci_high, statistic
     assert estimate(result, "boolq_refusal_rho").ci_high < 0
-
-
-# ------------------------------------------------- count models against independent fits
-
-
-def fixed_counts() -> pd.DataFrame:
-    """A fixed dataset: 600 queries over 20 entities with geometric attempts."""
-    rng = np.random.default_rng(2024)
-    entities = [f"e{i:02d}" for i in range(20)]
-    utility = dict(zip(entities, rng.normal(size=20), strict=True))
-    a = rng.choice(entities, 600)
-    b = np.array([rng.choice([e for e in entities if e != x]) for x in a])
-    ua, ub = np.array([utility[x] for x in a]), np.array([utility[x] for x in b])
-    p_valid = 1 / (
-        1 + np.exp(-(1.5 + 0.4 * (ua + ub) - 0.8 * np.maximum(0, -ua) * np.maximum(0, -ub)))
-    )
-    attempts = rng.geometric(p_valid)
-    return pd.DataFrame(
-        {
-            "entity_a": a,
-            "entity_b": b,
-            "attempts": attempts,
-            "status": "ok",
-            "cap_reached": False,
-            "valid": True,
-            "recommended": a,
-        }
-    ), pd.Series(utility)
-
-
-def poisson_newton(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Poisson regression by plain Newton–Raphson (independent of statsmodels)."""
-    beta = np.zeros(x.shape[1])
-    beta[0] = math.log(y.mean())
-    for _ in range(100):
-        mu = np.exp(x @ beta)
-        step = np.linalg.solve(x.T @ (mu[:, None] * x), x.T @ (y - mu))
-        beta += step
-        if np.abs(step).max() < 1e-12:
-            break
-    mu = np.exp(x @ beta)
-    return beta, np.sqrt(np.diag(np.linalg.inv(x.T @ (mu[:, None] * x))))
-
-
-def nb2_mle(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """NB2 by direct maximisation of its log-likelihood with scipy (independent of statsmodels)."""
-
-    def negloglik(theta: np.ndarray) -> float:
-        beta, alpha = theta[:-1], math.exp(theta[-1])
-        mu = np.exp(x @ beta)
-        r = 1 / alpha
-        ll = (
-            gammaln(y + r)
-            - gammaln(r)
-            - gammaln(y + 1)
-            + r * np.log(r / (r + mu))
-            + y * np.log(mu / (r + mu))
-        )
-        return -float(ll.sum())
-
-    start = np.append(poisson_newton(y, x)[0], math.log(0.5))
-    fit = optimize.minimize(negloglik, start, method="BFGS", options={"gtol": 1e-9})
-    k = x.shape[1] + 1
-    return fit.x[:-1], math.exp(fit.x[-1]), 2 * fit.fun + 2 * k
-
-
-def test_count_models_match_independent_fits() -> None:
-    samples, utility = fixed_counts()
-    models = attempt_count_models(samples, utility)
-    y, design = count_design(samples, (utility - utility.mean()) / utility.std(ddof=0))
-    x = design.to_numpy()
-    beta, se = poisson_newton(y, x)
-    poisson = models.poisson.set_index("term")
-    np.testing.assert_allclose(poisson["coef"], beta, rtol=1e-7, atol=1e-9)
-    np.testing.assert_allclose(poisson["se"], se, rtol=1e-6)
-    mu = np.exp(x @ beta)
-    loglik = float((y * np.log(mu) - mu - gammaln(y + 1)).sum())
-    assert models.aic_poisson == pytest.approx(-2 * loglik + 2 * x.shape[1], rel=1e-9)
-    nb_beta, alpha, aic = nb2_mle(y, x)
-    negbin = models.negbin.set_index("term")
-    np.testing.assert_allclose(negbin["coef"].iloc[:-1], nb_beta, atol=1e-6)
-    assert models.alpha == pytest.approx(alpha, rel=1e-5)
-    assert models.aic_negbin == pytest.approx(aic, rel=1e-9)
-
-
-def test_count_models_reference_values() -> None:
-    """Regression guard: the fits on the fixed dataset, as computed by statsmodels 0.15."""
-    samples, utility = fixed_counts()
-    models = attempt_count_models(samples, utility)
-    poisson = models.poisson.set_index("term")["coef"]
-    negbin = models.negbin.set_index("term")["coef"]
-    np.testing.assert_allclose(poisson.to_numpy(), REFERENCE_POISSON, rtol=1e-6)
-    np.testing.assert_allclose(negbin.to_numpy(), REFERENCE_NEGBIN, rtol=1e-5)
-    assert models.better == REFERENCE_BETTER
-
-
-REFERENCE_POISSON = [
-    -1.5328131858969596,
-    -0.46071214129977733,
-    -0.44359828823707775,
-    0.6714944590988139,
-]
-REFERENCE_NEGBIN = [
-    -1.5066519177522155,
-    -0.485237591043269,
-    -0.5143608018679406,
-    0.5360627129814712,
-    1.0772172058007488,
-]
-REFERENCE_BETTER = "negative binomial"
-
-
-def test_count_models_refuse_degenerate_input() -> None:
-    from analysis.stats import DegenerateInputError
-
-    samples, utility = fixed_counts()
-    with pytest.raises(DegenerateInputError, match="no variance"):
-        attempt_count_models(samples.assign(attempts=1), utility)
-    with pytest.raises(DegenerateInputError, match="10\\+ queries"):
-        attempt_count_models(samples.head(5), utility)
 
 
 @pytest.mark.skipif(boolq_path() is None, reason="BoolQ validation split not found")
