@@ -16,6 +16,9 @@ Statistics:
 
 * ``donation_rho``: Spearman between the Bradley–Terry scores of the recommendations (each
   valid query is a comparison won by the recommended entity) and the preference scores.
+* ``donation_slope``: the magnitude beside rho, which saturates near 1 once the orders agree
+  (0.94 at sim's ``alignment`` 0.25, 0.99 at 2): the least-squares slope of the donation
+  scores on the preference scores, both Elo, with a t interval (:func:`donation_slope`).
 * ``refusal_attempts_rho``: Spearman of each entity's mean attempts per query (capped queries
   count at the cap) against preference; the study's refusal measure. ``refusal_rate_rho``: the
   same for the share of the entity's attempts that were refusals.
@@ -171,6 +174,7 @@ def donation_analysis(
     if bt is not None:
         if preference is None:
             estimates.append(failed("donation_rho", "no preference scores", method=method))
+            estimates.append(failed("donation_slope", "no preference scores", units=SLOPE))
         else:
             table = table.assign(preference=table["entity"].map(preference))
             try:
@@ -178,6 +182,7 @@ def donation_analysis(
                 estimates.append(from_correlation("donation_rho", result, method=method))
             except DegenerateInputError as error:
                 estimates.append(failed("donation_rho", str(error), method=method))
+            estimates.append(donation_slope(table))
     return DonationAnalysis(
         bt=bt,
         table=table.reset_index(drop=True),
@@ -186,6 +191,55 @@ def donation_analysis(
         n_valid=len(valid),
         n_failed=n_failed,
         notes=notes,
+    )
+
+
+SLOPE = "Elo per Elo"
+SLOPE_METHOD = (
+    "least squares: donation BT score on preference score (both Elo scale) over entities; "
+    "t interval, n - 2 df"
+)
+
+
+def donation_slope(table: pd.DataFrame) -> Estimate:
+    """``donation_slope``: how strongly advice follows preference, as the least-squares slope
+    of the entities' donation BT scores on their preference scores, both on the Elo scale.
+    1 means recommendations separate entities exactly as much as the elicitation's choices
+    did, 0.5 half as much, 0 not at all; unlike Spearman's rho it does not saturate once the
+    order agrees (sim's ``alignment`` maps to it: :func:`analysis.estimands.donation_slope`)."""
+    data = table[["donation_score", "preference"]].astype(float).dropna()
+    n = len(data)
+    if n < 3 or data["preference"].nunique() < 2:
+        return failed("donation_slope", f"needs 3+ scored entities ({n})", units=SLOPE)
+    x = data["preference"].to_numpy() - data["preference"].mean()
+    y = data["donation_score"].to_numpy()
+    slope = float(x @ (y - y.mean()) / (x @ x))
+    residual = y - y.mean() - slope * x
+    se = math.sqrt(float(residual @ residual) / (n - 2) / float(x @ x))
+    if se == 0:
+        return Estimate(
+            "donation_slope",
+            slope,
+            math.nan,
+            math.nan,
+            math.nan,
+            n,
+            SLOPE,
+            SLOPE_METHOD,
+            "degenerate interval: the scores lie exactly on a line",
+        )
+    crit = float(sps.t.ppf(0.975, n - 2))
+    p = float(2 * sps.t.sf(abs(slope) / se, n - 2))
+    return Estimate(
+        "donation_slope",
+        slope,
+        slope - crit * se,
+        slope + crit * se,
+        p,
+        n,
+        SLOPE,
+        SLOPE_METHOD,
+        "1 = advice separates entities as much as the elicitation did",
     )
 
 

@@ -83,6 +83,9 @@ STATISTICS: dict[str, StatisticInfo] = {
     "donation_rho": StatisticInfo(
         "donation", "spearman", "Spearman: donation-advice BT scores vs preference"
     ),
+    "donation_slope": StatisticInfo(
+        "donation", "ols-t", "donation-advice BT score per point of preference (Elo per Elo)"
+    ),
     "refusal_attempts_rho": StatisticInfo(
         "refusal", "spearman", "Spearman: mean attempts per query vs preference, per entity"
     ),
