@@ -39,7 +39,15 @@ from analysis.estimates import Estimate, one_sided_p
 from analysis.plan import STATISTICS, AnalysisPlan, PlanError, plan_from_meta
 from analysis.stats import DegenerateInputError, bonferroni, holm, json_safe
 
-__all__ = ["COLUMNS", "PROBES", "ResultsTable", "RunAnalysis", "analyze_run", "analyze_runs"]
+__all__ = [
+    "COLUMNS",
+    "PROBES",
+    "ResultsTable",
+    "RunAnalysis",
+    "analyze_run",
+    "analyze_runs",
+    "downstream_preference",
+]
 
 PROBES = ("preferences", "donation", "refusal", "boolq", "agentic")
 """Analysis sections, in table order (refusal is measured inside the donation probe)."""
@@ -155,6 +163,22 @@ def _other_run_preferences(source: str) -> pd.Series | None:
         store.close()
 
 
+def downstream_preference(
+    config: dict[str, Any], own: pd.Series | None
+) -> tuple[pd.Series | None, str | None]:
+    """The preference scores BoolQ and agentic results are analysed against, and a note when
+    they come from another run: ``own`` (this run's elicitation), or with ``--preferences RUN``
+    that run's scores of all its entities (so "per SD" keeps its meaning under ``--top-k``);
+    None means the rows' own preference column. The run summary uses this too, so it reports
+    the very estimates ``harness analyze`` does."""
+    source = (config.get("options") or {}).get("preferences")
+    if not source:
+        return own, None
+    other = _other_run_preferences(str(source))
+    where = "its elicitation" if other is not None else "the rows' preference column"
+    return other, f"BoolQ/agentic preferences from run {source} ({where})"
+
+
 def analyze_run(
     run: Any, *, bayes: bool = True, bootstrap: int = 1000, seed: int = 0
 ) -> RunAnalysis:
@@ -245,15 +269,9 @@ def analyze_run(
                     donation, attempts, preference, bootstrap=bootstrap, seed=seed
                 ),
             )
-        # With --preferences RUN the probes scored (and chose) entities by another run's
-        # elicitation; analyse against that run's scores of all its entities (so "per SD" keeps
-        # its meaning under --top-k), falling back to the rows' own preference column.
-        downstream = preference
-        source = (config.get("options") or {}).get("preferences")
-        if source and {"boolq", "agentic"} & probes:
-            downstream = _other_run_preferences(str(source))
-            where = "its elicitation" if downstream is not None else "the rows' preference column"
-            result.note("run", f"BoolQ/agentic preferences from run {source} ({where})")
+        downstream, source_note = downstream_preference(config, preference)
+        if source_note and {"boolq", "agentic"} & probes:
+            result.note("run", source_note)
         if "boolq" in probes:
             result.boolq = attempt(
                 "boolq",

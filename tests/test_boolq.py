@@ -357,7 +357,8 @@ def test_boolq_suite_end_to_end_on_sim(tmp_path, capsys) -> None:
     for heading in (
         "BoolQ accuracy by framing",
         "BoolQ accuracy per entity",
-        "Spearman ρ: accuracy vs preference",
+        "Spearman ρ: accuracy among answered vs preference",
+        "BoolQ preference effect",
         "20 questions (10 yes, 10 no)",
     ):
         assert heading in out
@@ -562,3 +563,29 @@ def test_preferences_from_another_run_must_come_from_the_same_subject(tmp_path) 
     # An explicit -M seed equal to the source's effective seed is the same subject.
     explicit = run_preferences(consumer(model_args={"choice_noise": "0.3", "seed": "0"}, seed=9))
     assert explicit.equals(same)
+
+
+@needs_real
+def test_boolq_summary_reports_the_same_estimand_as_analyze(tmp_path, capsys) -> None:
+    # No accuracy effect, a strong refusal effect: counting refusals as wrong answers would
+    # show a preference "effect" on accuracy that analyze (answered trials) does not.
+    from analysis.runs import analyze_run
+
+    args = ["run", "--suite", "boolq", "--limit", "40", "--boolq-path", str(REAL)]
+    args += ["--entities", str(small_entity_file(tmp_path)), "--ranking-samples", "3"]
+    args += ["-M", "boolq_effect=0", "-M", "boolq_refusal_rate=0.3", "--no-progress"]
+    assert main([*args, "--log-dir", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    (info,) = list_runs(tmp_path / "runs")
+    analysed = analyze_run(info.directory, bayes=False)
+    (effect,) = [e for e in analysed.boolq.estimates() if e.statistic == "boolq_pref_effect"]
+    headline = (
+        f"{effect.estimate:+.2f} pp/SD [{effect.ci_low:+.2f}, {effect.ci_high:+.2f}], "
+        f"p = {effect.p:.2g}"
+    )
+    assert headline in " ".join(out.split()), out
+    assert "refusals are not wrong answers" in out
+    # No correlation of accuracy-with-refusals-as-wrong is presented as the preference result.
+    assert "Spearman ρ: accuracy vs preference" not in out
+    (rho,) = [e for e in analysed.boolq.estimates() if e.statistic == "boolq_accuracy_rho"]
+    assert f"{rho.estimate:+.3f}" in out
