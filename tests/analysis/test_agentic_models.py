@@ -220,3 +220,41 @@ def test_identical_entity_scores_give_a_degenerate_interval_not_a_zero_width_one
     assert diff.estimate == 100
     assert np.isnan(diff.ci_low) and np.isnan(diff.ci_high)
     assert "degenerate" in diff.note
+
+
+def test_run_summary_names_the_confirmatory_test_and_reports_its_estimate(tmp_path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from analysis.simulate import AgenticDesign, simulate_agentic
+    from harness.probes.agentic import _summary
+    from harness.store import RunStore, TrialOutcome
+
+    rows = simulate_agentic(AgenticDesign(entity_sd=0.5), seed=86_000).assign(
+        score=lambda f: f["passed"].astype(float),
+        steps=5,
+        tokens=900,
+        stop_reason="submitted",
+        category="data",
+    )
+    store = RunStore.create(tmp_path / "run", {"run_id": "r", "config": {"model": "sim"}})
+    keys = ("task_id", "entity", "group", "template_id", "epoch")
+    store.write(
+        TrialOutcome(
+            f"t{i}",
+            "agentic",
+            {k: row[k] for k in keys},
+            "ok",
+            {k: row[k] for k in row.index if k not in keys and k != "status"},
+        )
+        for i, row in rows.iterrows()
+    )
+    out = io.StringIO()
+    _summary(store, store.meta(), Console(file=out, width=300))
+    store.close()
+    text = out.getvalue()
+    diff = get(agentic_analysis(rows, bayes=False), "agentic_top_minus_bottom")
+    assert "agentic_top_minus_bottom" in text and "entity-level permutation" in text
+    assert f"{diff.estimate:+.1f} pp [{diff.ci_low:+.1f}, {diff.ci_high:+.1f}]" in text
+    assert "mixed-effects analysis tests it" not in text
