@@ -219,13 +219,26 @@ def report(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Validate a plan file and print its hash and hypotheses instead.",
 )
-def plan(output: Path | None, force: bool, check: Path | None) -> None:
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    help="A model the plan covers (repeatable) [default: sim]; sim is recorded with its seed.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="The runs' --seed.")
+def plan(
+    output: Path | None, force: bool, check: Path | None, models: tuple[str, ...], seed: int
+) -> None:
     """Write the study's default analysis plan (preregistration) and print its content hash.
 
-    Give it to a run with `harness run --plan FILE` (or HARNESS_PLAN); `harness analyze` then
-    labels the plan's hypotheses confirmatory.
+    The plan fixes the hypotheses and the design they are tested on: the models, entity set,
+    seed and each suite's sample sizes (edit the file to change them). Give it to a run with
+    `harness run --plan FILE` (or HARNESS_PLAN); `harness analyze` then labels the plan's
+    hypotheses confirmatory for runs that follow it, and corrects over all of them.
     """
     from analysis.plan import default_plan, load_plan
+    from analysis.runs import subject_label
+    from harness.config import RunConfig
 
     if check is not None:
         if output is not None:
@@ -244,7 +257,11 @@ def plan(output: Path | None, force: bool, check: Path | None) -> None:
         console.print(table)
         click.echo(f"plan hash: {loaded.content_hash}")
         return
-    chosen = default_plan()
+    labels = tuple(
+        subject_label(m, RunConfig(suite="advice", model=m, seed=seed).subject_args())
+        for m in models or ("sim",)
+    )
+    chosen = default_plan(labels, seed=seed)
     text = chosen.to_yaml()
     if output is None:
         click.echo(text, nl=False)

@@ -258,12 +258,18 @@ def run(ctx: click.Context, **opts: object) -> None:
     from harness.engine import RunSettings, resume_run, start_run
     from harness.summary import print_summary
 
+    planned = _under_plan(opts)
+    if planned and not opts["no_cache"]:
+        err_console.print(
+            "[dim]run under an analysis plan: it does not read the response cache (answers "
+            "recorded by earlier runs would not be this run's)[/]"
+        )
     settings = RunSettings(
         log_dir=opts["log_dir"] or default_log_dir(),  # type: ignore[arg-type]
         max_connections=_positive(opts["max_connections"], "--max-connections"),
         timeout=float(opts["timeout"]),  # type: ignore[arg-type]
         max_retries=int(opts["max_retries"]),  # type: ignore[call-overload]
-        cache=not opts["no_cache"],
+        cache=not opts["no_cache"] and not planned,
         prices=opts["prices"],  # type: ignore[arg-type]
         progress=not opts["no_progress"],
         command=shlex.join(["harness", *sys.argv[1:]]),
@@ -304,8 +310,38 @@ def run(ctx: click.Context, **opts: object) -> None:
             max_tokens=opts["max_tokens"],  # type: ignore[arg-type]
             options=options,
         )
+        if settings.plan:
+            _check_plan_design(settings.plan, config)
         result = start_run(config, settings, console=err_console)
     print_summary(result, console)
+
+
+def _under_plan(opts: dict[str, object]) -> bool:
+    """Whether this run (new, or the one being resumed) is made under an analysis plan."""
+    if not opts["resume"]:
+        return bool(opts["plan_path"])
+    from harness.store import RunStore, find_run
+
+    log_dir = opts["log_dir"] or default_log_dir()
+    store = RunStore.open(find_run(str(opts["resume"]), log_dir))  # type: ignore[arg-type]
+    try:
+        return bool(store.meta().get("plan"))
+    finally:
+        store.close()
+
+
+def _check_plan_design(path: str, config: RunConfig) -> None:
+    """Refuse a run that would not follow its plan's design (it could not be confirmatory)."""
+    from analysis.plan import load_plan
+    from analysis.runs import subject_label
+
+    label = subject_label(config.model, config.subject_args())
+    problems = load_plan(path).design.problems(config.model_dump(mode="json"), label)
+    if problems:
+        raise UsageError(
+            f"this run does not follow the plan {path}: {'; '.join(problems)} "
+            "(change the options, or the plan before any data exist)"
+        )
 
 
 def _suite_options(ctx: click.Context, opts: dict[str, object]) -> dict[str, object]:
