@@ -242,3 +242,17 @@ def test_a_run_under_a_plan_must_follow_its_design_and_does_not_read_the_cache(
     monkeypatch.setattr("harness.engine.ResponseCache", no_cache)
     assert main(run) == 0
     assert "does not read the response cache" in capsys.readouterr().err
+
+
+def test_report_says_on_its_first_screen_that_the_subject_is_sim(runs, tmp_path) -> None:
+    from analysis.report import render_report
+
+    table = analyze_runs([runs["advice"]], bootstrap=100, bayes=False)
+    page = render_report(table, {})
+    body = page[page.index("<body>") :]
+    banner = body.index("not a language model")
+    # Before any table or result: the first thing a reader sees after the title.
+    assert banner < body.index("<table")
+    assert "sim[seed=0]" in body[:banner] or "sim" in body[:banner]
+    real = analyze_runs([synthetic("real-model-run")], bootstrap=0)
+    assert "not a language model" not in render_report(real, {})
