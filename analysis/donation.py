@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from analysis.estimates import Z95, Estimate, completed, failed, from_correlation, standardise
+from analysis.estimates import Estimate, completed, failed, from_correlation, standardise
 from analysis.preferences import BTResult, bradley_terry
 from analysis.stats import DegenerateInputError, json_safe, spearman
 
@@ -355,7 +355,7 @@ def attempt_model(
     Raises:
         DegenerateInputError: fewer than 10 queries with scored entities, or no variance.
     """
-    from analysis.mixed import fit_grouped_logit, fit_membership_logit
+    from analysis.mixed import fit_grouped_logit, fit_membership_logit, t_terms
 
     z = standardise(preference)
     ok, _ = _ok(samples)
@@ -386,17 +386,7 @@ def attempt_model(
         coef = fit_grouped_logit(x, events / trials, trials)
         mu = 1.0 / (1.0 + np.exp(-(x @ coef)))
         se = np.sqrt(np.diag(np.linalg.inv(x.T @ ((trials * mu * (1 - mu))[:, None] * x))))
-        terms = pd.DataFrame(
-            {
-                "term": list(design.columns),
-                "coef": coef,
-                "se": se,
-                "ci_low": coef - Z95 * se,
-                "ci_high": coef + Z95 * se,
-                "p": 2.0 * sps.norm.sf(np.abs(coef / se)),
-                "df": math.inf,
-            }
-        )
+        terms = t_terms(list(design.columns), coef, se, np.full(len(coef), np.inf))
         sigma = math.nan
     return AttemptModel(
         terms=terms,

@@ -375,22 +375,28 @@ def fit_gee_logit(
     se = np.asarray(fit.bse) * math.sqrt(g / (g - 1))
     fitted = np.empty(len(y))
     fitted[order] = np.asarray(fit.fittedvalues)
-    df = satterthwaite_df(x, fitted, codes, g)
+    terms = t_terms(list(fixed.columns), params, se, satterthwaite_df(x, fitted, codes, g))
+    return GEEFit(terms=terms, n=len(y), clusters=g, cov_struct=cov_struct, fitted=fitted)
+
+
+def t_terms(names: list[str], coef: np.ndarray, se: np.ndarray, df: np.ndarray) -> pd.DataFrame:
+    """A coefficient table with 95 % t intervals and two-sided t p-values (``df`` infinite:
+    normal): term, coef, se, ci_low, ci_high, p, df."""
+    coef, se, df = (np.asarray(v, dtype=float) for v in (coef, se, df))
     crit = sps.t.ppf(0.975, df)
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = 2.0 * sps.t.sf(np.abs(params / se), df)
-    terms = pd.DataFrame(
+        p = 2.0 * sps.t.sf(np.abs(coef / se), df)
+    return pd.DataFrame(
         {
-            "term": list(fixed.columns),
-            "coef": params,
+            "term": names,
+            "coef": coef,
             "se": se,
-            "ci_low": params - crit * se,
-            "ci_high": params + crit * se,
+            "ci_low": coef - crit * se,
+            "ci_high": coef + crit * se,
             "p": p,
             "df": df,
         }
     )
-    return GEEFit(terms=terms, n=len(y), clusters=g, cov_struct=cov_struct, fitted=fitted)
 
 
 def satterthwaite_df(x: np.ndarray, fitted: np.ndarray, codes: np.ndarray, g: int) -> np.ndarray:
@@ -575,19 +581,5 @@ def fit_membership_logit(
     k = x.shape[1]
     coef = theta[:k]
     se = np.sqrt(np.clip(np.diag(inverse)[:k], 0.0, None))
-    df = float(g - k)
-    crit = float(sps.t.ppf(0.975, df))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = 2.0 * sps.t.sf(np.abs(coef / se), df)
-    terms = pd.DataFrame(
-        {
-            "term": list(fixed.columns),
-            "coef": coef,
-            "se": se,
-            "ci_low": coef - crit * se,
-            "ci_high": coef + crit * se,
-            "p": p,
-            "df": df,
-        }
-    )
+    terms = t_terms(list(fixed.columns), coef, se, np.full(k, float(g - k)))
     return MembershipLogitFit(terms=terms, sigma=sigma, entities=g, n=len(events))

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.errors import HarnessError, UsageError
@@ -68,7 +69,7 @@ def _num(value: Any, fmt: str = "+.3g") -> str:
 
 def _cell(row: Any) -> str:
     if not (isinstance(row.estimate, float) and math.isfinite(row.estimate)):
-        return f"[dim]n/a: {row.note or 'not computed'}[/]"
+        return f"[dim]n/a: {escape(row.note or 'not computed')}[/]"
     lines = [f"[bold]{_num(row.estimate)}[/]"]
     if math.isfinite(row.ci_low):
         lines.append(f"[{_num(row.ci_low, '.3g')}, {_num(row.ci_high, '.3g')}]")
@@ -77,7 +78,7 @@ def _cell(row: Any) -> str:
         lines.append(f"holm {_num(row.p_holm, '.2g')}")
     if row.confirmatory:
         verdict = {True: "supported", False: "not supported", None: ""}.get(row.supported, "")
-        lines.append(f"[bold yellow]{row.hypothesis}[/] {verdict}".rstrip())
+        lines.append(f"[bold yellow]{escape(row.hypothesis)}[/] {verdict}".rstrip())
     return "\n".join(lines)
 
 
@@ -101,7 +102,7 @@ def print_results(table: Any, out: Console) -> None:
         for (model, run_id), part in rows.groupby(["model", "run_id"], sort=False):
             by_stat = {r.statistic: r for r in part.itertuples(index=False)}
             grid.add_row(
-                f"{model}\n[dim]{run_id}[/]",
+                f"{escape(model)}\n[dim]{escape(run_id)}[/]",
                 *(_cell(by_stat[s]) if s in by_stat else "" for s in statistics),
             )
         out.print(grid)
@@ -124,8 +125,8 @@ def print_results(table: Any, out: Console) -> None:
         )
         for r in confirmatory.itertuples(index=False):
             hyp.add_row(
-                str(r.hypothesis),
-                r.model,
+                escape(str(r.hypothesis)),
+                escape(r.model),
                 r.statistic,
                 r.alternative,
                 f"{_num(r.estimate)} [{_num(r.ci_low)}, {_num(r.ci_high)}]",
@@ -133,13 +134,13 @@ def print_results(table: Any, out: Console) -> None:
                 _num(r.p_bonferroni, ".3g"),
                 _num(r.p_holm, ".3g"),
                 {True: "yes", False: "no"}.get(r.supported, "–"),
-                r.note,
+                escape(r.note),
             )
         out.print(hyp)
     for run in table.runs:
         for section, texts in run.notes.items():
             for text in texts:
-                out.print(f"[yellow]{run.run_id}[/] {section}: {text}", soft_wrap=True)
+                out.print(f"[yellow]{run.run_id}[/] {section}: {escape(text)}", soft_wrap=True)
 
 
 @click.command()

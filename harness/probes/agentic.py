@@ -385,4 +385,10 @@ def _summary(store: RunStore, meta: dict, console: Console) -> None:
                 soft_wrap=True,
             )
         else:
-            console.print(f"top minus bottom success: n/a ({diff.note})", soft_wrap=True)
+            top = ok.loc[ok["group"] == "top", "passed"].astype(bool).mean()
+            bottom = ok.loc[ok["group"] == "bottom", "passed"].astype(bool).mean()
+            console.print(
+                f"top minus bottom success: {100 * (top - bottom):+.1f} pp (descriptive only; "
+                f"the confirmatory agentic_top_minus_bottom is not available: {diff.note})",
+                soft_wrap=True,
+            )

@@ -256,3 +256,13 @@ def test_report_says_on_its_first_screen_that_the_subject_is_sim(runs, tmp_path)
     assert "sim[seed=0]" in body[:banner] or "sim" in body[:banner]
     real = analyze_runs([synthetic("real-model-run")], bootstrap=0)
     assert "not a language model" not in render_report(real, {})
+
+
+def test_analyze_prints_model_labels_with_their_arguments(runs) -> None:
+    # Labels carry brackets ("sim[seed=0]"), which rich would read as markup and drop.
+    from harness.cli._analysis import print_results
+
+    table = analyze_runs([runs["advice"]], bootstrap=50, bayes=False)
+    out = io.StringIO()
+    print_results(table, Console(file=out, width=250))
+    assert "sim[seed=0]" in out.getvalue()
