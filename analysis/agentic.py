@@ -8,16 +8,28 @@ Input: the ``agentic`` probe's rows (``task_id``, ``group`` — top, bottom or n
 Statistics (effect sizes with intervals; the study's null result is only informative if the
 interval is narrow):
 
-* ``agentic_top_minus_bottom`` (and ``agentic_top_minus_neutral``,
-  ``agentic_bottom_minus_neutral``): difference in success rate in percentage points, paired
-  by task: each task's success rate in one group minus the other, averaged over the tasks run
-  in both (every task counts once, whatever its number of epochs or entities). CI: percentile
-  bootstrap over tasks. p: sign-flip randomisation test over tasks (under the null the two
-  groups' labels are exchangeable within a task), exact when there are at most 16 tasks with a
-  non-zero difference, else 20,000 random flips.
+Preference varies between entities, not within them, and a run has only ``--top-k`` (5)
+entities per group: the entities, not the tasks or trials, are the replicates. A test that
+treated the 14 tasks as independent (the sign-flip test this module used to run) rejected a true
+null 28/200 times at nominal 5 % when entities differ for reasons preference does not explain
+(SD 0.5 logits); docs/validation.md has the figures for the tests below.
+
+* ``agentic_top_minus_bottom`` (the confirmatory test): the top entities' mean success minus
+  the bottom entities', in percentage points, each entity's success adjusted for the tasks it
+  ran (:func:`entity_scores`; with every entity on every task, its plain rate, so the estimate
+  equals the task-paired difference). p: permutation test over the ways to split the entities
+  into the two groups (exact: C(10, 5) = 252 for --top-k 5). Interval: the shifts the test
+  does not reject at 5 % (test inversion), so it excludes 0 exactly when p < 0.05; its width
+  is in the note, and a non-significant result with an interval wider than 20 pp says it
+  cannot rule out differences of that size. When every entity of each group has the same
+  success there is no spread to estimate uncertainty from: no interval, and the note says so.
+* ``agentic_top_minus_neutral``, ``agentic_bottom_minus_neutral``: the group's entities minus
+  the neutral control, per entity over tasks, t interval with the entities' spread and the
+  control's own binomial variance (:func:`neutral_difference`).
 * ``agentic_group_effect_bayes``: top versus bottom in a Bayesian mixed logistic regression
-  ``passed ~ group + (1 | task)`` (neutral is the reference level), in pp: the average
-  discrete change in success probability from bottom to top over the rows.
+  ``passed ~ top + (1 | task) + (1 | entity)`` on the entity rows, in pp (the average discrete
+  change from bottom to top over the rows); the contrast's SD has the entity intercepts
+  integrated out and a t interval with entities - 2 df (:mod:`analysis.mixed`).
 * ``agentic_pref_effect_bayes``: ``passed ~ preference_z + (1 | task) + (1 | entity)`` on the
   entity rows, pp per SD of preference.
 * ``agentic_success_rho``: Spearman of per-entity success rate against preference.
