@@ -4,7 +4,10 @@ Per-probe analyses take DataFrames (:func:`preference_analysis`, :func:`donation
 :func:`refusal_analysis`, :func:`boolq_analysis`, :func:`agentic_analysis`); the run layer
 (:func:`analyze_run`, :func:`analyze_runs`) reads run stores and builds the results table;
 :mod:`analysis.plan` holds preregistered plans, :mod:`analysis.power` the BoolQ power
-simulation and :mod:`analysis.report` the HTML report (imported on demand: it loads matplotlib).
+simulation, :mod:`analysis.simulate` the agentic and refusal simulators,
+:mod:`analysis.estimands` what each ``sim`` knob should be recovered as,
+:mod:`analysis.validation` the calibration and coverage cases, and :mod:`analysis.report` the
+HTML report (imported on demand: it loads matplotlib).
 """
 
 from analysis.agentic import AgenticAnalysis, agentic_analysis
