@@ -33,7 +33,7 @@ def by_statistic(results: list[CaseResult]) -> dict[str, CaseResult]:
 
 
 def test_agentic_null_with_entity_heterogeneity_is_calibrated() -> None:
-    (result,) = agentic_case(0.0, sims=120, seed=9_100_001)
+    (result,) = agentic_case(0.0, sims=200, seed=9_100_001)
     assert result.failures == 0
     assert calibrated(result), result
     assert covers(result)
@@ -59,7 +59,7 @@ def test_refusal_rate_ratios_cover_the_mapped_truth() -> None:
 
 
 def test_boolq_null_with_entity_heterogeneity_is_calibrated() -> None:
-    (result,) = boolq_case(0.0, sims=40, seed=9_100_005, questions=30)
+    (result,) = boolq_case(0.0, sims=80, seed=9_100_005, questions=30)
     assert result.failures == 0 and calibrated(result), result
 
 
