@@ -256,6 +256,7 @@ def plan(
         for h in loaded.hypotheses:
             table.add_row(h.id, h.statistic, h.test, h.direction, h.description)
         console.print(table)
+        click.echo(f"models: {', '.join(loaded.design.models)}; family: {loaded.family}")
         click.echo(f"plan hash: {loaded.content_hash}")
         return
     labels = tuple(
