@@ -138,7 +138,7 @@ def build_models(
     }
     models = {
         "subject": get_model(
-            config.model, base_url=config.base_url, args=config.model_args, **common
+            config.model, base_url=config.base_url, args=config.subject_args(), **common
         )
     }
     for role in ("user", "judge"):
@@ -167,7 +167,7 @@ def prepare(config: RunConfig, *, need_keys: bool = True) -> Preparation:
     """
     suite = get_suite(config.suite)
     subject = check_model(
-        config.model, base_url=config.base_url, args=config.model_args, need_key=need_keys
+        config.model, base_url=config.base_url, args=config.subject_args(), need_key=need_keys
     )
     for role in ("user", "judge"):
         if name := config.options.get(f"{role}_model"):
@@ -274,6 +274,7 @@ def create_run(
             "command": settings.command,
             "status": "pending",
             "model_args": redact(config.model_args),
+            "subject_args": redact(config.subject_args()),
             "plan": plan,
             "entity_set": preparation.entities.model_dump(mode="json"),
             **(extra_meta or {}),

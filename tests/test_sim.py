@@ -265,3 +265,53 @@ async def test_thinking_as_tags_or_as_a_field(share: str, reported: bool) -> Non
 def test_bad_style_knobs_are_usage_errors(args: dict[str, str], pattern: str) -> None:
     with pytest.raises(UsageError, match=pattern):
         get_model("sim", args=args)
+
+
+# ------------------------------------------------ --seed seeds sim (unless -M seed= is given)
+
+
+def _elicit(log_dir, *extra: str) -> "object":
+    from harness.cli import main
+    from harness.store import Run, list_runs
+
+    before = {r.directory for r in list_runs(log_dir)}
+    args = ["run", "--suite", "elicitation", "--limit", "8", "--ranking-samples", "2"]
+    assert main([*args, "--no-progress", "--log-dir", str(log_dir), *extra]) == 0
+    (directory,) = {r.directory for r in list_runs(log_dir)} - before
+    with Run(directory) as run:
+        return run.samples("pairwise").set_index("trial_id")["chosen"].sort_index(), directory
+
+
+def test_run_seed_seeds_sim_and_an_explicit_model_seed_wins(tmp_path) -> None:
+    one, first = _elicit(tmp_path, "--seed", "1")
+    two, _ = _elicit(tmp_path, "--seed", "2")
+    # Same trials (pairwise trial ids do not depend on the seed), different answers.
+    assert list(one.index) == list(two.index)
+    assert (one != two).sum() >= 5
+    # -M seed=1 beats --seed 2: the subject is the one of --seed 1.
+    explicit, _ = _elicit(tmp_path, "--seed", "2", "-M", "seed=1")
+    assert explicit.equals(one)
+    from harness.store import Run
+
+    with Run(first) as run:
+        # The subject's effective arguments are recorded with the run.
+        assert run.meta["subject_args"] == {"seed": "1"}
+
+
+def test_a_resumed_seeded_run_reproduces_its_answers(tmp_path) -> None:
+    import sqlite3
+
+    from harness.cli import main
+    from harness.store import Run
+
+    answers, directory = _elicit(tmp_path / "a", "--seed", "5")
+    with sqlite3.connect(directory / "run.sqlite") as db:
+        lost = [r[0] for r in db.execute("SELECT trial_id FROM samples LIMIT 20")]
+        for table in ("samples", "calls", "records"):
+            db.executemany(f"DELETE FROM {table} WHERE trial_id=?", [(t,) for t in lost])
+        db.execute("UPDATE meta SET value='\"interrupted\"' WHERE key='status'")
+    args = ["run", "--resume", directory.name, "--log-dir", str(tmp_path / "a"), "--no-progress"]
+    assert main(args) == 0
+    with Run(directory) as run:
+        resumed = run.samples("pairwise").set_index("trial_id")["chosen"].sort_index()
+    assert resumed.equals(answers)

@@ -335,12 +335,18 @@ def run(ctx: click.Context, **opts: object) -> None:
     from harness.study import model_specs, split_models, start_study
     from harness.summary import print_study_summary, print_summary
 
+    planned = _under_plan(opts)
+    if planned and not opts["no_cache"]:
+        err_console.print(
+            "[dim]run under an analysis plan: it does not read the response cache (answers "
+            "recorded by earlier runs would not be this run's)[/]"
+        )
     settings = RunSettings(
         log_dir=opts["log_dir"] or default_log_dir(),  # type: ignore[arg-type]
         max_connections=_positive(opts["max_connections"], "--max-connections"),
         timeout=float(opts["timeout"]),  # type: ignore[arg-type]
         max_retries=int(opts["max_retries"]),  # type: ignore[call-overload]
-        cache=not opts["no_cache"],
+        cache=not opts["no_cache"] and not planned,
         prices=opts["prices"],  # type: ignore[arg-type]
         progress=not opts["no_progress"],
         command=shlex.join(["harness", *sys.argv[1:]]),
@@ -392,6 +398,14 @@ def run(ctx: click.Context, **opts: object) -> None:
         return
     if len(specs) == 1 and study_cap is not None:
         raise UsageError("--max-study-cost applies to several models; use --max-cost")
+    if settings.plan:
+        for spec in specs:
+            _check_plan_design(
+                settings.plan,
+                base.model_copy(
+                    update={"model": spec.model, "model_args": spec.args, "base_url": spec.base_url}
+                ),
+            )
     _announce_cost(base, specs, settings)
     if len(specs) == 1:
         print_summary(start_run(base, settings, console=err_console), console)
@@ -485,6 +499,34 @@ def _cap(value: object, option: str) -> float | None:
     return cap
 
 
+def _under_plan(opts: dict[str, object]) -> bool:
+    """Whether this run (new, or the one being resumed) is made under an analysis plan."""
+    if not opts["resume"]:
+        return bool(opts["plan_path"])
+    from harness.store import RunStore, find_run
+
+    log_dir = opts["log_dir"] or default_log_dir()
+    store = RunStore.open(find_run(str(opts["resume"]), log_dir))  # type: ignore[arg-type]
+    try:
+        return bool(store.meta().get("plan"))
+    finally:
+        store.close()
+
+
+def _check_plan_design(path: str, config: RunConfig) -> None:
+    """Refuse a run that would not follow its plan's design (it could not be confirmatory)."""
+    from analysis.plan import load_plan
+    from harness.config import subject_label
+
+    label = subject_label(config.model, config.subject_args())
+    problems = load_plan(path).design.problems(config.model_dump(mode="json"), label)
+    if problems:
+        raise UsageError(
+            f"this run does not follow the plan {path}: {'; '.join(problems)} "
+            "(change the options, or the plan before any data exist)"
+        )
+
+
 def _suite_options(ctx: click.Context, opts: dict[str, object]) -> dict[str, object]:
     """The probe options the chosen suite uses; giving one it does not use is a usage error."""
     from harness.suites import get_suite
@@ -569,6 +611,10 @@ def models() -> None:
         for f in fields(group):
             knobs.add_row(f.name, repr(getattr(group(), f.name)), group.__name__)
     console.print(knobs)
+    console.print(
+        "sim's seed defaults to the run's --seed; an explicit -M seed=N wins over --seed.",
+        soft_wrap=True,
+    )
 
 
 @cli.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from harness.config import RunConfig
 from harness.errors import UsageError
 from harness.probes._base import RunContext
 from harness.store import RunStore, find_run
@@ -36,8 +37,8 @@ def preference_scores(store: RunStore) -> pd.Series:
 
 
 def run_preferences(run: RunContext) -> pd.Series:
-    """The subject's preferences: from ``--preferences RUN`` (same model required) or from
-    this run's own elicitation stage."""
+    """The subject's preferences: from ``--preferences RUN`` (same model and model arguments,
+    including sim's effective seed, required) or from this run's own elicitation stage."""
     source = run.config.options.get("preferences")
     if not source and run.preview:
         # Nothing is elicited in a preview: a stand-in order (the set's own) gives a plan of
@@ -48,14 +49,32 @@ def run_preferences(run: RunContext) -> pd.Series:
         return preference_scores(run.store)
     other = RunStore.open(find_run(source))
     try:
-        model = other.meta().get("config", {}).get("model")
+        meta = other.meta()
+        model = meta.get("config", {}).get("model")
         if model != run.config.model:
             raise UsageError(
                 f"--preferences run {source} was made with model {model}, not {run.config.model}"
             )
+        theirs, ours = recorded_subject_args(meta), run.config.subject_args()
+        if theirs != ours:
+            differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+            shown = ", ".join(f"{k}={theirs.get(k)!r} there, {ours.get(k)!r} here" for k in differ)
+            raise UsageError(
+                f"--preferences run {source} was made with other model arguments ({shown}): "
+                "a differently configured model is a different subject"
+            )
         return preference_scores(other)
     finally:
         other.close()
+
+
+def recorded_subject_args(meta: dict) -> dict[str, str]:
+    """The model arguments a stored run's subject was built with. Runs recorded before
+    ``subject_args`` existed seeded sim only from ``-M seed=`` (default 0)."""
+    if "subject_args" in meta:
+        return dict(meta["subject_args"])
+    config = RunConfig.model_validate(meta["config"])
+    return config.model_copy(update={"seed": 0}).subject_args()
 
 
 def extremes(scores: pd.Series, k: int) -> tuple[list[str], list[str]]:
