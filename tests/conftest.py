@@ -54,6 +54,46 @@ def isolated_dirs(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+def chat_completion(body: dict, text: str | dict, prompt_tokens: int) -> dict:
+    """A Chat Completions answer to ``body`` with ``text`` (or a whole assistant message)."""
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": body["model"],
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls"
+                if isinstance(text, dict) and text.get("tool_calls")
+                else "stop",
+                "message": text
+                if isinstance(text, dict)
+                else {"role": "assistant", "content": text},
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": 1,
+            "total_tokens": prompt_tokens + 1,
+        },
+    }
+
+
+def anthropic_message(body: dict, text: str, prompt_tokens: int) -> dict:
+    """A Messages API answer to ``body`` with ``text``."""
+    return {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": prompt_tokens, "output_tokens": 3},
+    }
+
+
 class ChatServer:
     """A loopback server answering OpenAI Chat Completions (``/v1/chat/completions``) and
     Anthropic Messages (``/v1/messages``) with ``reply`` (a string, or a function of the request
@@ -78,43 +118,10 @@ class ChatServer:
                 server.headers.append({k.lower(): v for k, v in self.headers.items()})
                 text = server.reply(body) if callable(server.reply) else server.reply
                 if self.path.endswith("/messages"):
-                    payload = json.dumps(
-                        {
-                            "id": "msg_1",
-                            "type": "message",
-                            "role": "assistant",
-                            "model": body["model"],
-                            "content": [{"type": "text", "text": text}],
-                            "stop_reason": "end_turn",
-                            "stop_sequence": None,
-                            "usage": {"input_tokens": server.prompt_tokens, "output_tokens": 3},
-                        }
-                    ).encode()
+                    answer = anthropic_message(body, text, server.prompt_tokens)  # type: ignore[arg-type]
                 else:
-                    payload = json.dumps(
-                        {
-                            "id": "chatcmpl-1",
-                            "object": "chat.completion",
-                            "created": 0,
-                            "model": body["model"],
-                            "choices": [
-                                {
-                                    "index": 0,
-                                    "finish_reason": "tool_calls"
-                                    if isinstance(text, dict) and text.get("tool_calls")
-                                    else "stop",
-                                    "message": text
-                                    if isinstance(text, dict)
-                                    else {"role": "assistant", "content": text},
-                                }
-                            ],
-                            "usage": {
-                                "prompt_tokens": server.prompt_tokens,
-                                "completion_tokens": 1,
-                                "total_tokens": server.prompt_tokens + 1,
-                            },
-                        }
-                    ).encode()
+                    answer = chat_completion(body, text, server.prompt_tokens)
+                payload = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))

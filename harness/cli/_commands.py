@@ -267,6 +267,22 @@ def cli() -> None:
     help="The same cap for all models of a study together.",
 )
 @click.option(
+    "--batch",
+    envvar="HARNESS_BATCH",
+    is_flag=True,
+    help="Send each stage's first requests (pairwise, ranking, BoolQ, first donation attempts) "
+    "through the provider's batch API: half price, answers within 24 h (openai/, anthropic/).",
+)
+@click.option(
+    "--batch-poll",
+    envvar="HARNESS_BATCH_POLL",
+    type=float,
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="--batch: seconds between polls of a live batch (growing to ten times that).",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Make no model call: print the trials, calls, tokens and cost each stage would take.",
@@ -305,6 +321,8 @@ def run(ctx: click.Context, **opts: object) -> None:
         max_sandboxes=_positive(opts["max_sandboxes"], "--max-sandboxes"),
         plan=opts["plan_path"],  # type: ignore[arg-type]
         max_cost=_cap(opts["max_cost"], "--max-cost"),
+        batch=bool(opts["batch"]),
+        batch_poll=_poll_interval(opts["batch_poll"]),
     )
     study_cap = _cap(opts["max_study_cost"], "--max-study-cost")
     model_args = parse_model_args(opts["model_args"])  # type: ignore[arg-type]
@@ -404,6 +422,13 @@ def _cap(value: object, option: str) -> float | None:
     if not cap >= 0:
         raise UsageError(f"{option} must be a non-negative number of US dollars")
     return cap
+
+
+def _poll_interval(value: object) -> float:
+    seconds = float(value)  # type: ignore[arg-type]
+    if not seconds > 0 or seconds == float("inf"):
+        raise UsageError("--batch-poll must be a positive number of seconds")
+    return seconds
 
 
 def _suite_options(ctx: click.Context, opts: dict[str, object]) -> dict[str, object]:
