@@ -44,6 +44,14 @@ def print_summary(result: RunResult, console: Console) -> None:
         if config["model"].split("/")[0] == "sim":
             console.print("[dim]model: sim is a seeded simulated subject, not a language model[/]")
         _usage(result, console)
+        if store.has_batches():
+            b = store.batch_summary()
+            console.print(
+                f"batches (all sessions): {b['batches']} batch(es) of {b['items']:,} requests; "
+                f"{b['answered']:,} answered by batch, {b['failed']:,} failed"
+                + (f", {b['online']:,} then asked online" if b["online"] else ""),
+                highlight=False,
+            )
         counts = store.counts()
         for probe, section in _SECTIONS.items():
             if probe in counts:
@@ -112,10 +120,12 @@ def _is_sim(directory: Path) -> bool:
 
 
 def _usage(result: RunResult, console: Console) -> None:
+    batched = any(t.batch_calls for t in result.accountant.totals.values())
     table = Table(
         "model",
         "calls",
         "cached",
+        *(["by batch"] if batched else []),
         "retries",
         "errors",
         "input tok",
@@ -129,6 +139,7 @@ def _usage(result: RunResult, console: Console) -> None:
             name,
             str(t.calls),
             str(t.cached_calls),
+            *([str(t.batch_calls)] if batched else []),
             str(t.retries),
             str(t.errors),
             f"{t.usage.input_tokens:,}",

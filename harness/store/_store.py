@@ -440,6 +440,26 @@ class RunStore:
     def has_batches(self) -> bool:
         return self._batched
 
+    def batch_summary(self) -> dict[str, int]:
+        """Over every session: batches, items submitted, requests answered by batch, failed
+        items, and requests that went online after their batches failed them."""
+        batches = self._db.execute("SELECT COUNT(*) FROM batches").fetchone()[0]
+        items, answered, failed = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(state IN ('succeeded', 'used')), 0), "
+            "COALESCE(SUM(state = 'failed'), 0) FROM batch_items"
+        ).fetchone()
+        online = self._db.execute(
+            "SELECT COUNT(*) FROM (SELECT request_key FROM batch_items GROUP BY request_key "
+            "HAVING SUM(state != 'failed') = 0)"
+        ).fetchone()[0]
+        return {
+            "batches": batches,
+            "items": items,
+            "answered": answered,
+            "failed": failed,
+            "online": online,
+        }
+
     def batches_df(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM batches ORDER BY created", self._db)
 
