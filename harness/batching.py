@@ -31,6 +31,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -276,44 +278,91 @@ class _Session:
             size += entry[3]
         created = False
         for index, chunk in enumerate(chunks):
+            submission = f"harness-{uuid.uuid4().hex}"
             metadata = {
                 "harness_run": self.run.run_id[:512],
                 "harness_stage": label[:512],
                 "harness_part": f"{index + 1}/{len(chunks)}",
+                "harness_submission": submission,
             }
-            try:
-                batch_id = await self._call(
-                    lambda chunk=chunk, metadata=metadata: api.submit(
-                        [entry[1] for entry in chunk], metadata
-                    ),
-                    f"{self.provider.name}: creating a batch",
-                )
-            except BatchFailed as error:
-                for want, _, amount, _ in chunk:
-                    if self.layer.budget is not None and amount:
-                        self.layer.budget.settle(amount, 0.0)
-                    self.online.add(want.key)
-                self._say(f"{error}; its {len(chunk):,} requests go online", "yellow")
-                continue
-            # Recorded before anything else happens: a kill from here on resumes polling it.
-            self.store.record_batch(
-                batch_id,
+            # Recorded before the provider is asked: a process killed while the batch is being
+            # created finds it again on resume instead of creating (and paying for) another.
+            self.store.begin_batch(
+                submission,
                 self.provider.name,
                 label,
-                "submitted",
                 [
                     (item.custom_id, want.key, want.trial_id, amount)
                     for want, item, amount, _ in chunk
                 ],
             )
             for _, item, amount, _ in chunk:
-                self.layer.held[(batch_id, item.custom_id)] = amount
+                self.layer.held[(submission, item.custom_id)] = amount
+            try:
+                batch_id = await self._create([entry[1] for entry in chunk], metadata, submission)
+            except BatchFailed as error:
+                self._abandon(submission)
+                self.online.update(want.key for want, _, _, _ in chunk)
+                self._say(f"{error}; its {len(chunk):,} requests go online", "yellow")
+                continue
+            self._confirm(submission, batch_id)
             self._say(f"submitted batch {batch_id} ({label}): {len(chunk):,} requests")
             created = True
         return created
 
+    async def _create(
+        self, items: list[BatchItem], metadata: dict[str, str], submission: str
+    ) -> str:
+        """Create a batch; a retry first looks for the batch an earlier attempt may have
+        created before its answer was lost, so a flaky connection cannot create it twice."""
+        since = time.time()
+        attempted = False
+
+        async def once() -> str:
+            nonlocal attempted
+            if attempted and (found := await self.api.find(submission, len(items), since)):
+                return found
+            attempted = True
+            return await self.api.submit(items, metadata)
+
+        return await self._call(once, f"{self.provider.name}: creating a batch")
+
+    def _confirm(self, submission: str, batch_id: str) -> None:
+        self.store.confirm_batch(submission, batch_id)
+        for item in [i for i in self.layer.held if i[0] == submission]:
+            self.layer.held[(batch_id, item[1])] = self.layer.held.pop(item)
+
+    def _abandon(self, submission: str) -> None:
+        for item in [i for i in self.layer.held if i[0] == submission]:
+            self._release(item)
+        self.store.abandon_batch(submission)
+
+    async def _recover(self, batch: dict[str, Any]) -> None:
+        """A submission a killed process left unconfirmed: adopt the batch the provider
+        created for it, or forget it if there is none (its requests are submitted again)."""
+        submission = batch["batch_id"]
+        found = await self._call(
+            lambda: self.api.find(submission, batch["items"], batch["created"]),
+            f"{self.provider.name}: looking up an interrupted batch submission",
+        )
+        if found:
+            self._confirm(submission, found)
+            self._say(f"found batch {found}, created by an interrupted submission; polling it")
+            return
+        self._abandon(submission)
+        self._say(
+            f"an interrupted submission of {batch['items']:,} requests left no batch the "
+            f"provider lists as ours; submitting them again",
+            "yellow",
+        )
+
     # -- polling ------------------------------------------------------------------------------
     async def _poll(self, live: list[dict[str, Any]]) -> None:
+        unconfirmed = [batch for batch in live if batch["status"] == "creating"]
+        for batch in unconfirmed:
+            await self._recover(batch)
+        if unconfirmed:
+            return  # the loop reads the live batches again
         api = self.api
         pending = {batch["batch_id"]: batch for batch in live}
         interval = self.settings.batch_poll

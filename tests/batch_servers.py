@@ -9,7 +9,10 @@ samples.
 
 A batch is ``validating`` (OpenAI) on its first poll, then ``in_progress`` for
 ``progress_polls`` polls with its counts rising, then (unless held: ``hold()`` keeps every batch
-in progress until ``release()``) ``finalizing`` and ``completed`` / ``ended``. ``outcome`` decides
+in progress until ``release()``) ``finalizing`` and ``completed`` / ``ended``. ``hold_creates()``
+registers a created batch but keeps its creation's answer back until ``release_creates()``, as a
+provider whose answer is lost or whose client is killed mid-call. Both list endpoints answer
+newest first. ``outcome`` decides
 each item's fate from its custom id, body and how many batches it has been in: ``"ok"``,
 ``"server_error"`` (500), ``"invalid"`` (400), ``"expired"``.
 """
@@ -61,6 +64,10 @@ class BatchServer:
         self.headers: list[dict[str, str]] = []
         self.seen: dict[str, int] = {}
         self._held = threading.Event()
+        self._creates_open = threading.Event()
+        self._creates_open.set()
+        self.lose_creates = 0
+        """Creations to register but answer with a 502, as if the answer were lost."""
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         server = self
@@ -96,6 +103,12 @@ class BatchServer:
     def release(self) -> None:
         self._held.clear()
 
+    def hold_creates(self) -> None:
+        self._creates_open.clear()
+
+    def release_creates(self) -> None:
+        self._creates_open.set()
+
     def items(self, kind: str) -> list[tuple[str, dict]]:
         """(custom id, body) of every item submitted in batches of ``kind``, in order."""
         return [
@@ -114,11 +127,20 @@ class BatchServer:
             self.headers.append({k.lower(): v for k, v in handler.headers.items()})
             status, payload, ctype = self._route(method, path, raw, handler.headers)
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", ctype)
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+        if method == "POST" and path in ("/v1/batches", "/v1/messages/batches"):
+            self._creates_open.wait(60)
+            if self.lose_creates:
+                self.lose_creates -= 1
+                status, data = 502, b'{"error": {"message": "bad gateway"}}'
+
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", ctype)
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+        except OSError:
+            pass  # the client was killed while waiting
 
     def _route(self, method: str, path: str, raw: bytes, headers: Any) -> tuple[int, Any, str]:
         json_type = "application/json"
@@ -134,6 +156,12 @@ class BatchServer:
             return 200, self._upload(raw, headers["Content-Type"]), json_type
         if method == "POST" and path == "/v1/batches":
             return 200, self._create_openai(json.loads(raw)), json_type
+        if method == "GET" and path == "/v1/batches":
+            listed = [self._openai_object(b, b["phase"]) for b in self._newest("openai")]
+            return 200, {"object": "list", "data": listed, "has_more": False}, json_type
+        if method == "GET" and path == "/v1/messages/batches":
+            listed = [self._anthropic_object(b, b["phase"]) for b in self._newest("anthropic")]
+            return 200, {"data": listed, "has_more": False}, json_type
         if method == "GET" and path.startswith("/v1/batches/"):
             return 200, self._openai_batch(path.rsplit("/", 1)[1]), json_type
         if method == "GET" and path.startswith("/v1/files/") and path.endswith("/content"):
@@ -150,6 +178,9 @@ class BatchServer:
             return 200, self._anthropic_batch(parts[-1]), json_type
         return 404, {"error": {"message": f"no route {method} {path}"}}, json_type
 
+    def _newest(self, kind: str) -> list[dict]:
+        return [b for b in reversed(self.batches.values()) if b["kind"] == kind]
+
     def _text(self, body: dict) -> str:
         return self.reply(body) if callable(self.reply) else self.reply
 
@@ -160,13 +191,25 @@ class BatchServer:
         for custom_id, body in items:
             self.seen[custom_id] = self.seen.get(custom_id, 0) + 1
             outcomes[custom_id] = self.outcome(custom_id, body, self.seen[custom_id])
-        batch = {"id": batch_id, "kind": kind, "items": items, "outcomes": outcomes, "polls": 0}
+        batch = {
+            "id": batch_id,
+            "kind": kind,
+            "items": items,
+            "outcomes": outcomes,
+            "polls": 0,
+            "phase": "validating" if kind == "openai" else "in_progress",
+            "created": datetime.now(UTC),
+        }
         batch.update(extra)
         self.batches[batch_id] = batch
         return batch
 
     def _advance(self, batch: dict) -> str:
         """One poll: the batch's phase afterwards (validating, in_progress, finalizing, ended)."""
+        batch["phase"] = self._next_phase(batch)
+        return batch["phase"]
+
+    def _next_phase(self, batch: dict) -> str:
         self.polls.append(batch["id"])
         batch["polls"] += 1
         if batch.get("ended"):
@@ -304,7 +347,7 @@ class BatchServer:
             "completion_window": batch["request"]["completion_window"],
             "metadata": batch["request"].get("metadata"),
             "status": status,
-            "created_at": 1_700_000_000,
+            "created_at": int(batch["created"].timestamp()),
             "output_file_id": batch.get("output_file_id"),
             "error_file_id": batch.get("error_file_id"),
             "request_counts": {"total": total, "completed": done, "failed": batch.get("failed", 0)},
@@ -326,7 +369,7 @@ class BatchServer:
 
     def _anthropic_object(self, batch: dict, phase: str) -> dict:
         total = len(batch["items"])
-        created = datetime(2026, 1, 1, tzinfo=UTC)
+        created = batch["created"]
         counts = {"processing": total, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
         ended = phase == "ended"
         if ended:

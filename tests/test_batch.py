@@ -273,6 +273,70 @@ def test_ctrl_c_while_polling_leaves_the_batch_running_and_says_so(
     assert len(samples(directory)) == PAIRWISE + RANKING
 
 
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_kill_9_while_the_batch_is_being_created_finds_it_on_resume(
+    tmp_path, keys, monkeypatch, kind
+) -> None:
+    log_dir = tmp_path / "killed"
+    with BatchServer(reply) as server:
+        server.hold_creates()  # the provider creates the batch; its answer never arrives
+        proc = _start(kind, server, log_dir)
+        deadline = time.monotonic() + 60
+        while not server.creates and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        directory = only_run(log_dir)
+        with sqlite3.connect(directory / "run.sqlite") as db:
+            ((submission, status),) = db.execute("SELECT batch_id, status FROM batches").fetchall()
+        assert status == "creating" and submission.startswith("harness-")
+        server.release_creates()
+        point_at(server, monkeypatch)
+        assert (
+            run(
+                log_dir,
+                "--resume",
+                directory.name,
+                "--batch",
+                "--batch-poll",
+                "0.01",
+                "--no-progress",
+            )
+            == 0
+        )
+        assert len(server.creates) == 1  # found, not created again
+        (batch_id,) = server.batches
+        with sqlite3.connect(directory / "run.sqlite") as db:
+            assert db.execute("SELECT batch_id FROM batches").fetchall() == [(batch_id,)]
+        assert server.online == []
+    assert len(samples(directory)) == PAIRWISE + RANKING
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_a_lost_create_answer_is_not_retried_into_a_second_batch(
+    tmp_path, keys, monkeypatch, kind
+) -> None:
+    with BatchServer(reply) as server:
+        server.lose_creates = 1
+        point_at(server, monkeypatch)
+        assert (
+            run(
+                tmp_path / "runs",
+                "--model",
+                MODELS[kind],
+                *FAST,
+                "--no-cache",
+                "--batch",
+                "--batch-poll",
+                "0.01",
+            )
+            == 0
+        )
+        assert len(server.creates) == 1 and len(server.batches) == 1
+        assert server.online == []
+    assert len(samples(only_run(tmp_path / "runs"))) == PAIRWISE + RANKING
+
+
 # -- partial failures --------------------------------------------------------------------------
 
 

@@ -83,6 +83,12 @@ class BatchAPI(Protocol):
         """Create a batch of ``items``; returns its id."""
         ...
 
+    async def find(self, submission: str, items: int, since: float) -> str | None:
+        """The id of a batch that the submission tagged ``submission`` (``items`` requests,
+        sent at ``since``, a Unix time) may have created although its answer never arrived
+        (the process was killed, or the response lost); None if there is none."""
+        ...
+
     async def status(self, batch_id: str) -> BatchStatus: ...
 
     async def results(self, batch_id: str) -> list[BatchResult]:

@@ -352,22 +352,19 @@ class RunStore:
         return written
 
     # -- batches ---------------------------------------------------------------------------
-    def record_batch(
-        self,
-        batch_id: str,
-        model: str,
-        stage: str,
-        status: str,
-        items: Iterable[tuple[str, str, str, float]],
+    def begin_batch(
+        self, submission: str, model: str, stage: str, items: Iterable[tuple[str, str, str, float]]
     ) -> None:
-        """A batch the provider has just created, with its items (custom id, request key,
-        trial id, budget reserved), in one transaction."""
-        rows = [(batch_id, c, k, t, "submitted", r) for c, k, t, r in items]
+        """A batch about to be submitted, under its submission tag (status ``creating``),
+        with its items (custom id, request key, trial id, budget reserved), in one
+        transaction: a process killed while the provider creates it finds it again on resume
+        (:meth:`confirm_batch`) instead of paying for it twice."""
+        rows = [(submission, c, k, t, "submitted", r) for c, k, t, r in items]
         with self._db:
             self._db.execute(
                 "INSERT INTO batches (batch_id, model, stage, status, live, items, created) "
-                "VALUES (?,?,?,?,1,?,?)",
-                (batch_id, model, stage, status, len(rows), time.time()),
+                "VALUES (?,?,?,'creating',1,?,?)",
+                (submission, model, stage, len(rows), time.time()),
             )
             self._db.executemany(
                 "INSERT INTO batch_items (batch_id, custom_id, request_key, trial_id, state, "
@@ -375,6 +372,23 @@ class RunStore:
                 rows,
             )
         self._batched = True
+
+    def confirm_batch(self, submission: str, batch_id: str) -> None:
+        """The provider created the batch of ``submission``: it goes by its real id now."""
+        with self._db:
+            self._db.execute(
+                "UPDATE batches SET batch_id=?, status='submitted' WHERE batch_id=?",
+                (batch_id, submission),
+            )
+            self._db.execute(
+                "UPDATE batch_items SET batch_id=? WHERE batch_id=?", (batch_id, submission)
+            )
+
+    def abandon_batch(self, submission: str) -> None:
+        """A submission the provider never created: forget it (its requests may go again)."""
+        with self._db:
+            self._db.execute("DELETE FROM batch_items WHERE batch_id=?", (submission,))
+            self._db.execute("DELETE FROM batches WHERE batch_id=?", (submission,))
 
     def update_batch(self, batch_id: str, status: str, done: int, failed: int) -> None:
         with self._db:
@@ -421,7 +435,7 @@ class RunStore:
 
     def live_batches(self) -> list[dict[str, Any]]:
         cursor = self._db.execute(
-            "SELECT batch_id, model, stage, status, items, done, failed FROM batches "
+            "SELECT batch_id, model, stage, status, items, done, failed, created FROM batches "
             "WHERE live=1 ORDER BY created"
         )
         names = [c[0] for c in cursor.description]

@@ -236,3 +236,33 @@ def test_providers_without_a_batch_api_are_refused_in_one_line() -> None:
         check_batch("sim")
     with pytest.raises(UsageError, match=r"openai-compatible/llama3 has no batch API.*/v1/batches"):
         check_batch("openai-compatible/llama3")
+
+
+async def test_an_unconfirmed_submission_is_found_by_tag_or_not_guessed(server) -> None:
+    import time
+
+    since = time.time()
+    openai_provider = OpenAIModel(ProviderOptions(model="gpt-4o", base_url=server.url))
+    openai_api = batch_api(openai_provider)
+    item = [BatchItem("a" * 64, {"model": "gpt-4o", "messages": []})]
+    first = await openai_api.submit(item, {"harness_submission": "harness-1"})
+    second = await openai_api.submit(item, {"harness_submission": "harness-2"})
+    assert await openai_api.find("harness-1", 1, since) == first
+    assert await openai_api.find("harness-2", 1, since) == second
+    assert await openai_api.find("harness-3", 1, since) is None
+
+    anthropic_provider = AnthropicModel(
+        ProviderOptions(model="claude-sonnet-4-5", base_url=server.root)
+    )
+    anthropic_api = batch_api(anthropic_provider)
+    params = {"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": []}
+    one = await anthropic_api.submit([BatchItem("a" * 64, params)], {})
+    # Told by size and time: the only batch of one request made since then is that one ...
+    assert await anthropic_api.find("harness-x", 1, since) == one
+    assert await anthropic_api.find("harness-x", 2, since) is None
+    assert await anthropic_api.find("harness-x", 1, since + 3600) is None
+    # ... and with two that fit, it does not guess.
+    await anthropic_api.submit([BatchItem("b" * 64, params)], {})
+    assert await anthropic_api.find("harness-x", 1, since) is None
+    await openai_provider.aclose()
+    await anthropic_provider.aclose()

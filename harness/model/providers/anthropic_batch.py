@@ -24,6 +24,8 @@ from harness.model.providers._common import one_line, sdk_error
 from harness.model.providers.anthropic import AnthropicModel
 
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+SKEW = 300
+"""Seconds of clock difference allowed when a batch is looked up by its creation time."""
 RETRYABLE_ERRORS = frozenset({"api_error", "overloaded_error", "rate_limit_error", "timeout_error"})
 """Error types of an errored item worth another batch; the others (invalid request,
 authentication, permission, billing, not found) would fail again."""
@@ -56,6 +58,30 @@ class AnthropicBatchAPI:
         except (anthropic.AnthropicError, ValueError) as error:
             raise self._error(error) from None
         return batch.id
+
+    async def find(self, submission: str, items: int, since: float) -> str | None:
+        # Message batches carry no metadata, so the batch is told by its size and creation
+        # time (allowing for clock skew), and only when exactly one fits. A wrong guess costs
+        # no wrong answer: results are matched by custom id, which is the request's own hash.
+        found = []
+        try:
+            async for batch in self.client.messages.batches.list(limit=100):
+                created = batch.created_at.timestamp()
+                if created < since - SKEW:
+                    break
+                counts = batch.request_counts
+                total = (
+                    counts.processing
+                    + counts.succeeded
+                    + counts.errored
+                    + counts.canceled
+                    + counts.expired
+                )
+                if total == items and created <= since + SKEW:
+                    found.append(batch.id)
+        except (anthropic.AnthropicError, ValueError) as error:
+            raise self._error(error) from None
+        return found[0] if len(found) == 1 else None
 
     async def status(self, batch_id: str) -> BatchStatus:
         try:

@@ -28,6 +28,8 @@ from harness.model.providers.openai import OpenAIModel
 
 ENDPOINT = "/v1/chat/completions"
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
+LOOKBACK = 3600
+"""Seconds before a submission that a lookup of its batch still reads back through."""
 
 
 class OpenAIBatchAPI:
@@ -63,6 +65,18 @@ class OpenAIBatchAPI:
         except (openai.OpenAIError, ValueError) as error:
             raise self._error(error) from None
         return batch.id
+
+    async def find(self, submission: str, items: int, since: float) -> str | None:
+        # The submission's tag is in the batch's metadata; the list is newest first.
+        try:
+            async for batch in self.client.batches.list(limit=100):
+                if (batch.metadata or {}).get("harness_submission") == submission:
+                    return batch.id
+                if batch.created_at < since - LOOKBACK:
+                    break
+        except (openai.OpenAIError, ValueError) as error:
+            raise self._error(error) from None
+        return None
 
     async def status(self, batch_id: str) -> BatchStatus:
         try:
