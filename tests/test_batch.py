@@ -120,6 +120,9 @@ def test_batch_run_completes_elicitation_with_the_online_answers(
         assert stored.meta["spent_usd"] == pytest.approx(calls["cost"].sum())
         (session,) = stored.meta["usage_sessions"]
         assert session[MODELS[kind]]["batch"] == len(items)
+        (batch,) = stored.batches().itertuples()
+        assert batch.live == 0 and batch.items == len(items)
+        assert batch.status == ("completed" if kind == "openai" else "ended")
 
 
 def _online_bodies(store_run: Run) -> list[dict]:
