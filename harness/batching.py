@@ -351,8 +351,9 @@ class _Session:
             return
         self._abandon(submission)
         self._say(
-            f"an interrupted submission of {batch['items']:,} requests left no batch the "
-            f"provider lists as ours; submitting them again",
+            f"an interrupted submission of {batch['items']:,} requests matches no batch at "
+            "the provider; submitting them again (had it been created, it would be billed "
+            "but its answers not used)",
             "yellow",
         )
 
