@@ -26,10 +26,10 @@ import json
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.conftest import anthropic_message, chat_completion
+from tests.conftest import LoopbackServer, anthropic_message, chat_completion
 
 Outcome = Callable[[str, dict, int], str]
 
@@ -38,7 +38,7 @@ def _ok(custom_id: str, body: dict, attempt: int) -> str:
     return "ok"
 
 
-class BatchServer:
+class BatchServer(LoopbackServer):
     def __init__(
         self,
         reply: Callable[[dict], str] | str = "A",
@@ -82,18 +82,7 @@ class BatchServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.root = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self.url = f"{self.root}/v1"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> BatchServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._serve(Handler)
 
     # -- control ------------------------------------------------------------------------------
     def hold(self) -> None:

@@ -27,7 +27,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 import docker
 import docker.errors
@@ -94,7 +94,26 @@ def anthropic_message(body: dict, text: str, prompt_tokens: int) -> dict:
     }
 
 
-class ChatServer:
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1, serving from ``__enter__`` to ``__exit__``; its
+    address is ``root`` (``url`` is ``root + "/v1"``)."""
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.root = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self.url = f"{self.root}/v1"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+class ChatServer(LoopbackServer):
     """A loopback server answering OpenAI Chat Completions (``/v1/chat/completions``) and
     Anthropic Messages (``/v1/messages``) with ``reply`` (a string, or a function of the request
     body); records every request body and its headers.
@@ -131,18 +150,7 @@ class ChatServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.root = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self.url = f"{self.root}/v1"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> ChatServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._serve(Handler)
 
 
 @pytest.fixture

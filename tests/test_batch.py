@@ -61,6 +61,14 @@ def run(log_dir: Path, *args: str) -> int:
     return main(["run", *args, "--log-dir", str(log_dir)])
 
 
+def batch_run(log_dir: Path, model: str, *args: str) -> int:
+    return run(log_dir, "--model", model, *FAST, "--batch", "--batch-poll", "0.01", *args)
+
+
+def resume(log_dir: Path, directory: Path, *args: str) -> int:
+    return run(log_dir, "--resume", directory.name, "--batch-poll", "0.01", "--no-progress", *args)
+
+
 def only_run(log_dir: Path) -> Path:
     (info,) = list_runs(log_dir)
     return info.directory
@@ -82,6 +90,18 @@ def online_run(tmp_path: Path, kind: str, monkeypatch, *args: str) -> Path:
         return only_run(log_dir)
 
 
+def assert_same_as_online(
+    directory: Path, tmp_path: Path, kind: str, monkeypatch, *args: str
+) -> None:
+    """The run's samples equal those of the same run made online, answer for answer."""
+    reference = online_run(tmp_path, kind, monkeypatch, *args)
+    assert (
+        samples(directory)
+        .drop(columns=["status"])
+        .equals(samples(reference).drop(columns=["status"]))
+    )
+
+
 # -- complete suites -------------------------------------------------------------------------
 
 
@@ -92,9 +112,7 @@ def test_batch_run_completes_elicitation_with_the_online_answers(
     log_dir = tmp_path / "batch"
     with BatchServer(reply) as server:
         point_at(server, monkeypatch)
-        code = run(
-            log_dir, "--model", MODELS[kind], *FAST, "--no-cache", "--batch", "--batch-poll", "0.01"
-        )
+        code = batch_run(log_dir, MODELS[kind], "--no-cache")
         assert code == 0
         assert len(server.creates) == 1  # pairwise and ranking: one stage, one batch
         assert server.online == []  # every call was answered by the batch
@@ -143,12 +161,7 @@ def test_advice_batches_first_attempts_and_asks_refusal_retries_online(
     with BatchServer(reply) as server:
         point_at(server, monkeypatch)
         args = ["--suite", "advice", "--max-attempts", "4"]
-        assert (
-            run(
-                log_dir, "--model", "openai/gpt-4o", *FAST, *args, "--batch", "--batch-poll", "0.01"
-            )
-            == 0
-        )
+        assert batch_run(log_dir, "openai/gpt-4o", *args) == 0
         assert len(server.creates) == 2  # elicitation, then donation's first attempts
         donation_items = [b for c, b in server.items("openai") if "Option A" not in json.dumps(b)]
         donation_items = [b for b in donation_items if "Rank all" not in json.dumps(b)]
@@ -162,12 +175,7 @@ def test_advice_batches_first_attempts_and_asks_refusal_retries_online(
     # Every later attempt went online, and nothing else did.
     assert len(online) == int((donation["attempts"] - 1).sum()) > 0
     assert len(attempts) == int(donation["attempts"].sum())
-    reference = online_run(tmp_path, "openai", monkeypatch, *args)
-    assert (
-        samples(directory)
-        .drop(columns=["status"])
-        .equals(samples(reference).drop(columns=["status"]))
-    )
+    assert_same_as_online(directory, tmp_path, "openai", monkeypatch, *args)
 
 
 # -- kill -9 and Ctrl-C while polling ----------------------------------------------------------
@@ -226,21 +234,14 @@ def test_kill_9_while_polling_resumes_the_same_batch(tmp_path, keys, monkeypatch
         server.release()
         point_at(server, monkeypatch)
         # Resumed without --batch: the live batch is collected all the same (it is paid for).
-        assert (
-            run(log_dir, "--resume", directory.name, "--batch-poll", "0.01", "--no-progress") == 0
-        )
+        assert resume(log_dir, directory) == 0
         assert len(server.creates) == 1  # no second batch for the same items
         assert set(server.polls[polls_before:]) == {batch_id}  # polling the same batch
         assert server.online == []
     with Run(directory) as stored:
         assert stored.meta["status"] == "complete"
         assert stored.samples()["trial_id"].is_unique
-    reference = online_run(tmp_path, kind, monkeypatch)
-    assert (
-        samples(directory)
-        .drop(columns=["status"])
-        .equals(samples(reference).drop(columns=["status"]))
-    )
+    assert_same_as_online(directory, tmp_path, kind, monkeypatch)
 
 
 def test_ctrl_c_while_polling_leaves_the_batch_running_and_says_so(
@@ -260,18 +261,7 @@ def test_ctrl_c_while_polling_leaves_the_batch_running_and_says_so(
             assert stored.meta["status"] == "interrupted"
         server.release()
         point_at(server, monkeypatch)
-        assert (
-            run(
-                log_dir,
-                "--resume",
-                directory.name,
-                "--batch",
-                "--batch-poll",
-                "0.01",
-                "--no-progress",
-            )
-            == 0
-        )
+        assert resume(log_dir, directory, "--batch") == 0
         assert len(server.creates) == 1 and server.online == []
     assert len(samples(directory)) == PAIRWISE + RANKING
 
@@ -295,18 +285,7 @@ def test_kill_9_while_the_batch_is_being_created_finds_it_on_resume(
         assert status == "creating" and submission.startswith("harness-")
         server.release_creates()
         point_at(server, monkeypatch)
-        assert (
-            run(
-                log_dir,
-                "--resume",
-                directory.name,
-                "--batch",
-                "--batch-poll",
-                "0.01",
-                "--no-progress",
-            )
-            == 0
-        )
+        assert resume(log_dir, directory, "--batch") == 0
         assert len(server.creates) == 1  # found, not created again
         (batch_id,) = server.batches
         with sqlite3.connect(directory / "run.sqlite") as db:
@@ -322,19 +301,7 @@ def test_a_lost_create_answer_is_not_retried_into_a_second_batch(
     with BatchServer(reply) as server:
         server.lose_creates = 1
         point_at(server, monkeypatch)
-        assert (
-            run(
-                tmp_path / "runs",
-                "--model",
-                MODELS[kind],
-                *FAST,
-                "--no-cache",
-                "--batch",
-                "--batch-poll",
-                "0.01",
-            )
-            == 0
-        )
+        assert batch_run(tmp_path / "runs", MODELS[kind], "--no-cache") == 0
         assert len(server.creates) == 1 and len(server.batches) == 1
         assert server.online == []
     assert len(samples(only_run(tmp_path / "runs"))) == PAIRWISE + RANKING
@@ -369,9 +336,7 @@ def test_failed_items_are_retried_in_a_new_batch_then_online(
     log_dir = tmp_path / "retry"
     with BatchServer(reply, outcome=outcome) as server:
         point_at(server, monkeypatch)
-        code = run(
-            log_dir, "--model", MODELS[kind], *FAST, "--no-cache", "--batch", "--batch-poll", "0.01"
-        )
+        code = batch_run(log_dir, MODELS[kind], "--no-cache")
         assert code == 0
         first, second = (list(b["items"]) for b in server.batches.values())
         ids = list(fates)
@@ -393,12 +358,7 @@ def test_failed_items_are_retried_in_a_new_batch_then_online(
         (session,) = stored.meta["usage_sessions"]
         assert session[MODELS[kind]]["batch"] == PAIRWISE + RANKING - 2
         assert session[MODELS[kind]]["calls"] == PAIRWISE + RANKING
-    reference = online_run(tmp_path, kind, monkeypatch)
-    assert (
-        samples(directory)
-        .drop(columns=["status"])
-        .equals(samples(reference).drop(columns=["status"]))
-    )
+    assert_same_as_online(directory, tmp_path, kind, monkeypatch)
 
 
 def test_large_stages_are_split_into_batches_within_the_provider_limits(
@@ -410,36 +370,13 @@ def test_large_stages_are_split_into_batches_within_the_provider_limits(
     monkeypatch.setattr(OpenAIBatchAPI, "max_requests", 5)
     with BatchServer(reply) as server:
         point_at(server, monkeypatch)
-        assert (
-            run(
-                tmp_path / "o",
-                "--model",
-                MODELS["openai"],
-                *FAST,
-                "--batch",
-                "--batch-poll",
-                "0.01",
-            )
-            == 0
-        )
+        assert batch_run(tmp_path / "o", MODELS["openai"]) == 0
         assert [len(b["items"]) for b in server.batches.values()] == [5, 5, 4]
         assert [c["metadata"]["harness_part"] for c in server.creates] == ["1/3", "2/3", "3/3"]
     monkeypatch.setattr(AnthropicBatchAPI, "max_bytes", 2000)
     with BatchServer(reply) as server:
         point_at(server, monkeypatch)
-        assert (
-            run(
-                tmp_path / "a",
-                "--model",
-                MODELS["anthropic"],
-                *FAST,
-                "--no-cache",
-                "--batch",
-                "--batch-poll",
-                "0.01",
-            )
-            == 0
-        )
+        assert batch_run(tmp_path / "a", MODELS["anthropic"], "--no-cache") == 0
         sizes = [len(b["items"]) for b in server.batches.values()]
         assert sum(sizes) == PAIRWISE + RANKING and len(sizes) > 2
         for create in server.creates:
@@ -455,18 +392,7 @@ def test_the_response_cache_answers_before_a_batch_is_paid_for(tmp_path, keys, m
     with BatchServer(reply) as server:
         point_at(server, monkeypatch)
         assert run(tmp_path / "first", "--model", MODELS["openai"], *FAST) == 0  # online, cached
-        assert (
-            run(
-                tmp_path / "second",
-                "--model",
-                MODELS["openai"],
-                *FAST,
-                "--batch",
-                "--batch-poll",
-                "0.01",
-            )
-            == 0
-        )
+        assert batch_run(tmp_path / "second", MODELS["openai"]) == 0
         assert server.creates == []  # everything came from the cache
         assert len(server.online) == PAIRWISE + RANKING
 
