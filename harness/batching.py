@@ -134,11 +134,14 @@ class _Session:
                 break
         self._release_unoffered()
         if wanted:
-            answered = sum(key in self.layer.answers for key in wanted)
+            rest = [key for key in wanted if key not in self.layer.answers]
+            cached = sum(self.cache is not None and self.cache.get(key) is not None for key in rest)
             self._say(
-                f"{label}: {answered:,} of {len(wanted):,} first requests answered by batch"
+                f"{label}: {len(wanted) - len(rest):,} of {len(wanted):,} first requests "
+                "answered by batch"
                 + (f" ({self.resubmitted:,} after a retry)" if self.resubmitted else "")
-                + (f"; {len(wanted) - answered:,} go online" if answered < len(wanted) else "")
+                + (f"; {cached:,} by the response cache" if cached else "")
+                + (f"; {len(rest) - cached:,} go online" if len(rest) > cached else "")
             )
 
     def _wanted(self, probes: list[Probe]) -> dict[str, _Wanted]:

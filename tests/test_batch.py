@@ -141,6 +141,9 @@ def test_batch_run_completes_elicitation_with_the_online_answers(
         (batch,) = stored.batches().itertuples()
         assert batch.live == 0 and batch.items == len(items)
         assert batch.status == ("completed" if kind == "openai" else "ended")
+    assert main(["export", str(directory), "--format", "csv"]) == 0
+    exported = (directory / "export" / "batches.csv").read_text().splitlines()
+    assert len(exported) == 2 and exported[1].startswith(next(iter(server.batches)))
 
 
 def _online_bodies(store_run: Run) -> list[dict]:
@@ -388,13 +391,18 @@ def test_large_stages_are_split_into_batches_within_the_provider_limits(
     assert len(samples(only_run(tmp_path / "a"))) == PAIRWISE + RANKING
 
 
-def test_the_response_cache_answers_before_a_batch_is_paid_for(tmp_path, keys, monkeypatch) -> None:
+def test_the_response_cache_answers_before_a_batch_is_paid_for(
+    tmp_path, keys, monkeypatch, capsys
+) -> None:
     with BatchServer(reply) as server:
         point_at(server, monkeypatch)
         assert run(tmp_path / "first", "--model", MODELS["openai"], *FAST) == 0  # online, cached
         assert batch_run(tmp_path / "second", MODELS["openai"]) == 0
         assert server.creates == []  # everything came from the cache
         assert len(server.online) == PAIRWISE + RANKING
+    assert "0 of 14 first requests answered by batch; 14 by the response cache" in (
+        capsys.readouterr().err
+    )
 
 
 # -- budgets -----------------------------------------------------------------------------------
