@@ -371,7 +371,7 @@ class _Session:
         pending = {batch["batch_id"]: batch for batch in live}
         interval = self.settings.batch_poll
         self._say(
-            f"waiting for {len(pending)} batch(es) of {self.provider.name} (up to 24 h); "
+            f"waiting for {len(pending)} batch(es) (up to 24 h); "
             "Ctrl-C leaves them running at the provider and `harness run --resume "
             f"{self.run.run_id}` collects them"
         )
@@ -454,7 +454,10 @@ class _Session:
                 raise BatchFailed(f"{what} failed: {error}") from None
 
     def _say(self, text: str, style: str = "dim") -> None:
-        # No markup: provider messages and ids may hold brackets.
+        # Named by model: the runs of a study batch at the same time. No markup: provider
+        # messages and ids may hold brackets.
+        if not text.startswith(self.provider.name):
+            text = f"{self.provider.name}: {text}"
         self.console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
 
 
