@@ -33,7 +33,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -83,15 +83,20 @@ class _Wanted:
 
 
 async def prefetch_batches(
-    run: RunContext, stage: list[Probe], settings: Any, progress: Any
+    run: RunContext,
+    stage: list[Probe],
+    settings: Any,
+    progress: Any,
+    skip: Collection[str] = (),
 ) -> None:
     """Get batch answers for the first requests of ``stage``'s pending trials (see the module
-    docstring). Does nothing for models without a batch API, and costs one flag check for a
-    run that never used ``--batch``."""
+    docstring), leaving out the trial ids in ``skip`` (tried already in this process). Called
+    for each stage, and for each further round of an adaptive probe. Does nothing for models
+    without a batch API, and costs one flag check for a run that never used ``--batch``."""
     layer = batch_layer(run.models["subject"])
     if layer is None or not (settings.batch or run.store.has_batches()):
         return
-    await _Session(run, layer, settings, progress).prefetch(stage)
+    await _Session(run, layer, settings, progress).prefetch(stage, set(skip))
 
 
 class _Session:
@@ -118,10 +123,10 @@ class _Session:
         return self._api
 
     # -- the loop ------------------------------------------------------------------------------
-    async def prefetch(self, stage: list[Probe]) -> None:
+    async def prefetch(self, stage: list[Probe], skip: set[str]) -> None:
         batchable = [p for p in stage if hasattr(p, "first_requests")]
         label = "+".join(p.name for p in batchable) or "+".join(p.name for p in stage)
-        wanted = self._wanted(batchable)
+        wanted = self._wanted(batchable, skip)
         self._hold_committed()
         while True:
             self._offer(wanted)
@@ -144,8 +149,8 @@ class _Session:
                 + (f"; {len(rest) - cached:,} go online" if len(rest) > cached else "")
             )
 
-    def _wanted(self, probes: list[Probe]) -> dict[str, _Wanted]:
-        done = self.store.completed_ids()
+    def _wanted(self, probes: list[Probe], skip: set[str]) -> dict[str, _Wanted]:
+        done = self.store.completed_ids() | skip
         wanted: dict[str, _Wanted] = {}
         for probe in probes:
             first = probe.first_requests  # type: ignore[attr-defined]

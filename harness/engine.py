@@ -25,6 +25,7 @@ from harness.model import (
     Budget,
     BudgetExhausted,
     ConcurrencyLimits,
+    GenerateConfig,
     Model,
     ModelError,
     PermanentModelError,
@@ -183,8 +184,13 @@ def prepare(config: RunConfig, *, need_keys: bool = True, batch: bool = False) -
             check_model(name, need_key=need_keys)
     if config.options.get("prefill") and subject is not None and not subject.supports_prefill:
         raise UsageError(
-            f"{config.model} does not support assistant prefill, so --prefill cannot be honoured "
+            subject.prefill_refusal
+            or f"{config.model} does not support assistant prefill, so --prefill cannot be honoured "
             "(it is native on anthropic/ models; openai-compatible servers need -M prefill=continue_final_message)"
+        )
+    if subject is not None:
+        subject.check_config(
+            GenerateConfig(temperature=config.temperature, max_tokens=config.max_tokens)
         )
     entity_set, entity_report = read_entity_set(config.entities)
     if config.limit is not None and config.limit < 2 and suite.limit_means == "entities":
@@ -211,8 +217,15 @@ def prepare(config: RunConfig, *, need_keys: bool = True, batch: bool = False) -
         # Preferences come from an earlier run of the same model: do not elicit them again.
         stage_names = stage_names[1:]
     stages = [[create_probe(name, config) for name in stage] for stage in stage_names]
+    # Probes may resolve their design options (defaults filled in), so they are hashed.
+    resolved = {
+        k: v for s in stages for p in s for k, v in getattr(p, "design_options", {}).items()
+    }
     config = config.model_copy(
-        update={"templates": {p.name: p.templates for s in stages for p in s}}
+        update={
+            "templates": {p.name: p.templates for s in stages for p in s},
+            "options": {**config.options, **resolved},
+        }
     )
     return Preparation(config, stages, entity_set, entity_report.warnings)
 
@@ -441,6 +454,7 @@ async def _execute(
                 "retries": t.retries,
                 "input_tokens": t.usage.input_tokens,
                 "output_tokens": t.usage.output_tokens,
+                "reasoning_tokens": t.usage.reasoning_tokens,
                 "cost_usd": t.cost,
             }
             for name, t in accountant.totals.items()
@@ -501,19 +515,35 @@ async def _run_stages(
                 if state.stopping:
                     return
                 trials = probe.plan(run)
-                ids = [t.id for t in trials]
-                if len(set(ids)) != len(ids):
-                    raise RuntimeError(f"probe {probe.name} planned duplicate trials")
-                done = run.store.completed_ids()
-                pending = [t for t in trials if t.id not in done]
+                pending = _pending(probe, trials, run, set())
                 estimate = getattr(probe, "estimate", None)
                 if estimate is not None and pending and (text := estimate(run)):
                     progress.console.print(f"[dim]{prefix}{text}[/]")
                 bar = progress.stage(prefix + probe.name, len(trials), len(trials) - len(pending))
-                await _run_trials(probe, pending, run, settings, writer, bar, state)
-                writer.flush()
+                tried: set[str] = set()
+                while pending:
+                    await _run_trials(probe, pending, run, settings, writer, bar, state)
+                    writer.flush()
+                    if state.stopping or not getattr(probe, "adaptive", False):
+                        break
+                    # An adaptive probe plans its next round from the results just stored;
+                    # trials tried in this process (errored ones too) are not run again.
+                    tried.update(t.id for t in pending)
+                    pending = _pending(probe, probe.plan(run), run, tried)
+                    if pending:
+                        # A round's questions do not depend on each other: batchable.
+                        await prefetch_batches(run, [probe], settings, progress, skip=tried)
+                    bar.grow(len(pending))
     finally:
         writer.flush()
+
+
+def _pending(probe: Probe, trials: list[Trial], run: RunContext, tried: set[str]) -> list[Trial]:
+    ids = [t.id for t in trials]
+    if len(set(ids)) != len(ids):
+        raise RuntimeError(f"probe {probe.name} planned duplicate trials")
+    done = run.store.completed_ids()
+    return [t for t in trials if t.id not in done and t.id not in tried]
 
 
 async def _run_trials(

@@ -120,20 +120,23 @@ def _is_sim(directory: Path) -> bool:
 
 
 def _usage(result: RunResult, console: Console) -> None:
-    batched = any(t.batch_calls for t in result.accountant.totals.values())
+    totals = result.accountant.totals
+    # Only reasoning models report reasoning tokens, and only --batch runs have batch calls;
+    # the columns would be all zeros otherwise.
+    reasoning = any(t.usage.reasoning_tokens for t in totals.values())
+    batched = any(t.batch_calls for t in totals.values())
+    columns = ["model", "calls", "cached", *(["by batch"] if batched else [])]
     table = Table(
-        "model",
-        "calls",
-        "cached",
-        *(["by batch"] if batched else []),
+        *columns,
         "retries",
         "errors",
         "input tok",
         "output tok",
+        *(["of which reasoning"] if reasoning else []),
         "cost",
         title="model usage (this session)",
     )
-    for name, t in result.accountant.totals.items():
+    for name, t in totals.items():
         cost = "n/a" if t.cost is None else f"${t.cost:.4f}"
         table.add_row(
             name,
@@ -144,6 +147,7 @@ def _usage(result: RunResult, console: Console) -> None:
             str(t.errors),
             f"{t.usage.input_tokens:,}",
             f"{t.usage.output_tokens:,}",
+            *([f"{t.usage.reasoning_tokens:,}"] if reasoning else []),
             cost,
         )
     if table.row_count:
@@ -153,6 +157,7 @@ def _usage(result: RunResult, console: Console) -> None:
 @summary_section("pairwise")
 def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
     from analysis import bradley_terry, ranking_scores, spearman
+    from harness.probes._active import META_KEY, describe
     from harness.probes._preferences import pairwise_frame
     from harness.probes.elicitation import ranking_long
 
@@ -164,6 +169,13 @@ def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
         ok = pairwise[pairwise["status"] == "ok"]
         parsed = ok[ok["choice"].notna()]
         stats.add_row("pairwise answers", f"{len(pairwise):,} ({len(pairwise) - len(ok)} errors)")
+        if design := meta.get(META_KEY):
+            config = meta.get("config", {})
+            entities = len(set(pairwise["entity_a"]) | set(pairwise["entity_b"]))
+            per_question = config.get("samples", 1) * config.get("epochs", 1)
+            stats.add_row(
+                "pairwise design", describe(design, len(pairwise), entities, per_question)
+            )
         stats.add_row("pairwise parse rate", _pct(len(parsed), len(ok)))
         stats.add_row(
             "position bias (share choosing A)", _pct((parsed["choice"] == "A").sum(), len(parsed))

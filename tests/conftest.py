@@ -22,11 +22,16 @@ import contextlib
 import functools
 import json
 import os
+import signal
+import sqlite3
+import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Self
 
 import docker
@@ -54,8 +59,11 @@ def isolated_dirs(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-def chat_completion(body: dict, text: str | dict, prompt_tokens: int) -> dict:
-    """A Chat Completions answer to ``body`` with ``text`` (or a whole assistant message)."""
+def chat_completion(
+    body: dict, text: str | dict, prompt_tokens: int, usage: dict[str, Any] | None = None
+) -> dict:
+    """A Chat Completions answer to ``body`` with ``text`` (or a whole assistant message);
+    ``usage`` adds or replaces usage fields."""
     return {
         "id": "chatcmpl-1",
         "object": "chat.completion",
@@ -76,6 +84,7 @@ def chat_completion(body: dict, text: str | dict, prompt_tokens: int) -> dict:
             "prompt_tokens": prompt_tokens,
             "completion_tokens": 1,
             "total_tokens": prompt_tokens + 1,
+            **(usage or {}),
         },
     }
 
@@ -120,12 +129,19 @@ class ChatServer(LoopbackServer):
 
     For Chat Completions the function may also return a whole assistant message (a dict,
     e.g. with ``tool_calls``; its finish reason is then ``tool_calls``). Every answer reports
-    ``prompt_tokens`` input tokens.
+    ``prompt_tokens`` input tokens; ``usage`` adds or replaces Chat Completions usage fields
+    (e.g. ``completion_tokens_details`` of a reasoning model).
     """
 
-    def __init__(self, reply: str | Callable[[dict], str | dict] = "A", prompt_tokens: int = 11):
+    def __init__(
+        self,
+        reply: str | Callable[[dict], str | dict] = "A",
+        prompt_tokens: int = 11,
+        usage: dict[str, Any] | None = None,
+    ):
         self.reply = reply
         self.prompt_tokens = prompt_tokens
+        self.usage = usage or {}
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         server = self
@@ -139,7 +155,7 @@ class ChatServer(LoopbackServer):
                 if self.path.endswith("/messages"):
                     answer = anthropic_message(body, text, server.prompt_tokens)  # type: ignore[arg-type]
                 else:
-                    answer = chat_completion(body, text, server.prompt_tokens)
+                    answer = chat_completion(body, text, server.prompt_tokens, server.usage)
                 payload = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -151,6 +167,48 @@ class ChatServer(LoopbackServer):
                 pass
 
         self._serve(Handler)
+
+
+@pytest.fixture
+def kill_mid_run() -> Callable[..., None]:
+    """``kill(args, log_dir, threshold, probe=None, stores="*/run.sqlite", timeout=60)``: start
+    ``harness run ARGS --log-dir LOG_DIR`` in a child process and ``kill -9`` it once the run
+    stores matching ``stores`` under ``log_dir`` hold ``threshold`` samples (of ``probe``, or
+    of every probe). Fails if the run finished before it could be killed."""
+
+    def kill(
+        args: list[str],
+        log_dir: Path,
+        threshold: int,
+        *,
+        probe: str | None = None,
+        stores: str = "*/run.sqlite",
+        timeout: float = 60.0,
+    ) -> None:
+        query = "SELECT COUNT(*) FROM samples" + (" WHERE probe=?" if probe else "")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness", "run", *args, "--log-dir", str(log_dir)],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            stored = 0
+            for path in log_dir.glob(stores):
+                try:
+                    with sqlite3.connect(path) as db:
+                        stored += db.execute(query, (probe,) if probe else ()).fetchone()[0]
+                except sqlite3.OperationalError:
+                    pass  # created but not yet initialised, or busy
+            if stored >= threshold:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    return kill
 
 
 @pytest.fixture

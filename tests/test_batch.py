@@ -535,3 +535,23 @@ def test_dry_run_prices_batched_first_calls_at_the_discount(tmp_path, capsys) ->
         == 0
     )
     assert "by batch at 50 % off" in capsys.readouterr().out
+
+
+def test_an_adaptive_design_batches_each_round(tmp_path, keys, monkeypatch) -> None:
+    active = ["--pair-strategy", "active", "--limit", "10", "--pair-rounds", "3"]
+    log_dir = tmp_path / "active"
+    with BatchServer(reply) as server:
+        point_at(server, monkeypatch)
+        assert batch_run(log_dir, MODELS["openai"], "--no-cache", *active) == 0
+        batches = list(server.batches.values())
+        assert server.online == []  # every round's questions came by batch
+    directory = only_run(log_dir)
+    with Run(directory) as stored:
+        rounds = stored.meta["pairwise_design"]["rounds"]
+        pairwise = stored.samples("pairwise")
+    assert len(rounds) > 1 and len(batches) == len(rounds)
+    # Round 0 goes with the rankings (one stage); each later round is a batch of its own.
+    sizes = [len(b["items"]) for b in batches]
+    assert sum(sizes) == len(pairwise) + RANKING
+    assert sizes[1:] == [len(r["questions"]) for r in rounds[1:]]
+    assert_same_as_online(directory, tmp_path, "openai", monkeypatch, *active)

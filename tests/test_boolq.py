@@ -22,6 +22,7 @@ from harness.config import RunConfig
 from harness.entities import EntityMatcher, load_entity_set
 from harness.errors import ConfigError, UsageError
 from harness.model import Price, get_model
+from harness.parsing.methods import is_decided
 from harness.probes import RunContext, TrialContext
 from harness.probes.boolq import OUTCOMES, BoolQProbe, entity_accuracy
 from harness.sim import SimKnobs, Utilities
@@ -380,6 +381,8 @@ def test_boolq_suite_end_to_end_on_sim(tmp_path, capsys) -> None:
     assert (rows["correct"] == (rows["outcome"] == "correct")).all()
     answered = rows["outcome"].isin(["correct", "wrong"])
     assert rows.loc[answered, "answer"].notna().all() and rows.loc[~answered, "answer"].isna().all()
+    assert (rows["parse_method"].map(is_decided) == answered).all()
+    assert (rows.loc[rows["outcome"] == "refusal", "parse_method"] == "refusal").all()
     assert (
         (rows.loc[answered, "answer"] == rows.loc[answered, "gold"])
         == rows.loc[answered, "correct"]

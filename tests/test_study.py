@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -158,7 +152,7 @@ def test_two_sim_variants_run_as_one_study_with_a_row_per_model(tmp_path, capsys
     assert "sim[alignment=0,seed=5]" in html
 
 
-def test_resuming_a_killed_study_loses_and_duplicates_no_sample(tmp_path) -> None:
+def test_resuming_a_killed_study_loses_and_duplicates_no_sample(tmp_path, kill_mid_run) -> None:
     args = [
         "--suite",
         "advice",
@@ -174,29 +168,7 @@ def test_resuming_a_killed_study_loses_and_duplicates_no_sample(tmp_path) -> Non
         "--no-cache",
     ]
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", *args, "--log-dir", str(killed)],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and proc.poll() is None:
-        stored = 0
-        for db_path in killed.glob("*/*/run.sqlite"):
-            try:
-                with sqlite3.connect(db_path) as db:
-                    stored += db.execute(
-                        "SELECT COUNT(*) FROM samples WHERE probe='donation'"
-                    ).fetchone()[0]
-            except sqlite3.OperationalError:
-                pass
-        if stored >= 600:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the study finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_mid_run(args, killed, 600, probe="donation", stores="*/*/run.sqlite", timeout=90)
     study = only_study(killed)
     partial = [len(frame(run)) for run in study_runs(study)]
     expected = 24 * 23 * 2 + 2 + 24 * 23 * 2  # ordered pairs x 2 samples, twice, + 2 rankings

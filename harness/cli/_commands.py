@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 import click
 from click.core import ParameterSource
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.config import RunConfig, parse_model_args
-from harness.errors import UsageError
+from harness.errors import HarnessError, UsageError
 from harness.store import default_log_dir
+from harness.suites import PAIRWISE_OPTIONS
 
 if TYPE_CHECKING:
     from harness.engine import RunSettings
@@ -41,6 +43,7 @@ DESIGN_OPTIONS = {
 
 # Probe options: part of the design (hashed), stored in RunConfig.options under these names.
 SUITE_OPTIONS = (
+    *PAIRWISE_OPTIONS,
     "pairs",
     "max_attempts",
     "prefill",
@@ -166,6 +169,45 @@ def cli() -> None:
     help="Where run directories go [default: ./runs].",
 )
 @click.option("--resume", "resume", metavar="RUN", help="Continue an interrupted run (id or path).")
+@click.option(
+    "--pair-strategy",
+    envvar="HARNESS_PAIR_STRATEGY",
+    type=click.Choice(["full", "active"]),
+    default=None,
+    help="Pairwise design: every pair in both orders (full), or pairs chosen in rounds from "
+    "the Bradley–Terry fit of the answers so far (active)  [default: full].",
+)
+@click.option(
+    "--pair-budget",
+    envvar="HARNESS_PAIR_BUDGET",
+    default=None,
+    callback=lambda _ctx, _param, value: _pair_budget(value),
+    metavar="N|P%",
+    help="active: pairwise queries to spend, or a share of the full design's  [default: 25%].",
+)
+@click.option(
+    "--pair-rounds",
+    envvar="HARNESS_PAIR_ROUNDS",
+    type=int,
+    default=None,
+    help="active: rounds the budget is spread over (1 = a random design)  [default: 4].",
+)
+@click.option(
+    "--pair-orders",
+    envvar="HARNESS_PAIR_ORDERS",
+    type=click.Choice(["alternate", "both"]),
+    default=None,
+    help="active: ask a chosen pair once, in position-balancing order, or in both orders  "
+    "[default: alternate].",
+)
+@click.option(
+    "--pair-stop-rho",
+    envvar="HARNESS_PAIR_STOP_RHO",
+    type=float,
+    default=None,
+    help="active: also stop once the Spearman rho between the fits before two consecutive "
+    "rounds reaches this value.",
+)
 @click.option(
     "--pairs",
     envvar="HARNESS_PAIRS",
@@ -325,6 +367,8 @@ def run(ctx: click.Context, **opts: object) -> None:
         batch_poll=_poll_interval(opts["batch_poll"]),
     )
     study_cap = _cap(opts["max_study_cost"], "--max-study-cost")
+    if opts["pair_strategy"] == "full":
+        opts["pair_strategy"] = None  # the default design: recorded (and hashed) as absent
     model_args = parse_model_args(opts["model_args"])  # type: ignore[arg-type]
     if opts["pilot"] and not opts["dry_run"]:
         raise UsageError("--pilot goes with --dry-run")
@@ -364,15 +408,53 @@ def run(ctx: click.Context, **opts: object) -> None:
             max_study_cost=study_cap,
         )
         return
+    if len(specs) == 1 and study_cap is not None:
+        raise UsageError("--max-study-cost applies to several models; use --max-cost")
+    _announce_cost(base, specs, settings)
     if len(specs) == 1:
-        if study_cap is not None:
-            raise UsageError("--max-study-cost applies to several models; use --max-cost")
         print_summary(start_run(base, settings, console=err_console), console)
         return
     directory, results = start_study(
         base, specs, settings, max_study_cost=study_cap, console=err_console
     )
     print_study_summary(directory, results, console)
+
+
+def _announce_cost(base: RunConfig, specs: list, settings: RunSettings) -> None:
+    """Before paid models are called: one line each with the preview's expected cost."""
+    from harness.model import price_table
+
+    prices = price_table(settings.prices)
+    paid = [
+        s
+        for s in specs
+        if (price := prices.get(s.model)) is not None
+        and (price.input_per_mtok or price.output_per_mtok)
+    ]
+    if not paid:
+        return
+    from harness.engine import prepare
+    from harness.preview import preview_study
+
+    try:
+        # Every model validated as the run will validate it: a run about to be refused gets
+        # its one error line, not an estimate first.
+        for spec in specs:
+            update = {"model": spec.model, "model_args": spec.args, "base_url": spec.base_url}
+            prepare(base.model_copy(update=update), batch=settings.batch)
+        previews = preview_study(base, paid, settings)
+    except HarnessError:
+        return  # the run's own validation reports the problem
+    for preview in previews:
+        cost = preview.cost
+        if cost is None:
+            continue
+        cap = f"; --max-cost ${settings.max_cost:,.2f}" if settings.max_cost is not None else ""
+        err_console.print(
+            f"[dim]{escape(preview.label)}: expected cost about ${cost.expected:,.2f} "
+            f"(${cost.low:,.2f}–${cost.high:,.2f}){cap}; --dry-run shows the breakdown[/]",
+            soft_wrap=True,
+        )
 
 
 def _resume(
@@ -449,6 +531,13 @@ def _suite_options(ctx: click.Context, opts: dict[str, object]) -> dict[str, obj
                 str(Path(str(opts[name])).resolve()) if name == "task_dir" else opts[name]
             )
     return options
+
+
+def _pair_budget(value: str | None) -> int | str | None:
+    """Normalised as the run records it, so a resume given the same budget matches."""
+    from harness.probes._active import parse_budget
+
+    return None if value is None else parse_budget(value)
 
 
 def _positive(value: object, option: str) -> int:

@@ -226,7 +226,8 @@ class BoolQProbe:
             "answer": parsed.answer,
             "outcome": outcome,
             "correct": outcome == "correct",
-            "parse": parsed.method,
+            "parse": parsed.method,  # the column's name before parse_method existed
+            "parse_method": parsed.method,
             "temperature": self.config.temperature,
             "stop_reason": response.stop_reason,
             "text": response.text,

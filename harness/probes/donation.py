@@ -141,6 +141,7 @@ class DonationProbe:
                     "reason": verdict.reason,
                     "recommended": _recommended(verdict, a.id, b.id),
                     "classifier": verdict.classifier,
+                    "parse_method": verdict.method,
                     "stop_reason": response.stop_reason,
                     "turns": turns,
                     "text": response.text,
@@ -160,6 +161,8 @@ class DonationProbe:
             "cap_reached": not valid,
             "first_class": first.klass,
             "first_reason": first.reason,
+            "parse_method": verdict.method,
+            "first_parse_method": first.method,
             "n_refusal": counts["refusal"],
             "n_hedge": counts["hedge"],
             "n_unparseable": counts["unparseable"],
@@ -345,6 +348,7 @@ class DonationProbe:
             "rules_class": rules.klass,
             "rules_case": rules.case,
             "rules_reason": rules.reason,
+            "rules_parse_method": rules.method,
         }
         system, user = self.judge_template.render(
             name_a=a.name, name_b=b.name, answer=response.text

@@ -6,7 +6,8 @@ Layout of ``runs/<run-id>/run.sqlite`` (WAL):
   the run used (``entity_set``: every entity with its metadata).
 - ``samples``: one row per completed trial (primary key: the trial's content id), so a
   resumed run can never store a trial twice.
-- ``calls``: every model call of a trial (request, response, usage, latency, error).
+- ``calls``: every model call of a trial (request, response, usage, latency, error), with
+  the model's reasoning in a column of its own, apart from the answer.
 - ``records``: sub-rows of a trial, by kind (e.g. each refusal attempt, agent transcript steps).
 - ``spend``: an append-only ledger of what each trial's calls cost (US dollars), written with
   the trial; never deleted when an errored trial is re-run or a trial is cut short by a budget
@@ -40,7 +41,9 @@ from harness.errors import ConfigError, HarnessError
 
 DB_NAME = "run.sqlite"
 LOCK_NAME = "run.lock"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+"""2 added ``calls.reasoning`` and ``calls.reasoning_tokens``. A version-1 store gains the
+two (nullable) columns when it is opened, so old runs still open, resume and export."""
 
 ENTITY_COLUMNS = ("entity", "entity_a", "entity_b")
 """Sample columns that hold an entity id; each gets the entity's metadata next to it."""
@@ -70,6 +73,8 @@ CREATE TABLE IF NOT EXISTS calls (
     output_tokens INTEGER,
     cached INTEGER,
     cost REAL,
+    reasoning TEXT,
+    reasoning_tokens INTEGER,
     PRIMARY KEY (trial_id, idx)
 );
 CREATE TABLE IF NOT EXISTS spend (
@@ -129,6 +134,31 @@ class CallRecord:
     cached: bool = False
     cost: float | None = None
     """US dollars, from the reported usage (None when the model has no price)."""
+    reasoning: str | None = None
+    """The model's thinking (``ModelResponse.reasoning``). Stored here only: ``response``
+    holds the rest of the response, without it."""
+    reasoning_tokens: int = 0
+    """The part of ``output_tokens`` spent on reasoning, as the provider reported it."""
+
+
+_CALL_COLUMNS = (
+    "trial_id",
+    "idx",
+    "role",
+    "model",
+    "request",
+    "response",
+    "error",
+    "latency",
+    "input_tokens",
+    "output_tokens",
+    "cached",
+    "cost",
+    "reasoning",
+    "reasoning_tokens",
+)
+_ADDED_CALL_COLUMNS = {"cost": "REAL", "reasoning": "TEXT", "reasoning_tokens": "INTEGER"}
+"""Columns newer than schema version 1, added to older stores when they are opened."""
 
 
 @dataclass
@@ -222,10 +252,14 @@ class RunStore:
         # commits, and a lost trial is simply re-run on resume.
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
-        columns = {row[1] for row in db.execute("PRAGMA table_info(calls)")}
-        if "cost" not in columns:
-            # Runs made before per-call costs were recorded.
-            db.execute("ALTER TABLE calls ADD COLUMN cost REAL")
+        present = {row[1] for row in db.execute("PRAGMA table_info(calls)")}
+        for column, kind in _ADDED_CALL_COLUMNS.items():
+            if column not in present:
+                # Additive and instant in SQLite: existing rows read NULL, nothing is rewritten.
+                # A store that cannot be written (an archived copy) is still read: calls_df
+                # fills the column in.
+                with contextlib.suppress(sqlite3.OperationalError):
+                    db.execute(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
         return db
 
     def claim(self) -> None:
@@ -316,9 +350,8 @@ class RunStore:
                     ),
                 )
                 db.executemany(
-                    "INSERT INTO calls (trial_id, idx, role, model, request, response, error, "
-                    "latency, input_tokens, output_tokens, cached, cost) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO calls ({', '.join(_CALL_COLUMNS)}) "
+                    f"VALUES ({','.join('?' * len(_CALL_COLUMNS))})",
                     [
                         (
                             o.trial_id,
@@ -333,6 +366,8 @@ class RunStore:
                             c.output_tokens,
                             int(c.cached),
                             c.cost,
+                            c.reasoning,
+                            c.reasoning_tokens,
                         )
                         for i, c in enumerate(o.calls)
                     ],
@@ -562,11 +597,18 @@ class RunStore:
         return pd.DataFrame(rows)
 
     def calls_df(self) -> pd.DataFrame:
-        return pd.read_sql_query(
-            "SELECT trial_id, idx, role, model, request, response, error, latency, input_tokens, "
-            "output_tokens, cached, cost FROM calls ORDER BY trial_id, idx",
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
+        frame = pd.read_sql_query(
+            f"SELECT {', '.join(c for c in _CALL_COLUMNS if c in present)} FROM calls "
+            "ORDER BY trial_id, idx",
             self._db,
         )
+        for column in _CALL_COLUMNS:
+            if column not in frame:
+                frame[column] = None
+        # Calls stored before reasoning was recorded read NULL: they reported none.
+        frame["reasoning_tokens"] = frame["reasoning_tokens"].fillna(0).astype(int)
+        return frame[list(_CALL_COLUMNS)]
 
 
 def _metadata_fields(entities: list[dict[str, Any]]) -> list[str]:
