@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.batching import prefetch_batches
 from harness.config import RunConfig, environment_versions, redact
 from harness.entities import EntityMatcher, EntitySet, read_entity_set
 from harness.errors import ConfigError, HarnessError, UsageError
@@ -31,6 +32,7 @@ from harness.model import (
     PriceTable,
     ResponseCache,
     RetryPolicy,
+    check_batch,
     check_model,
     get_model,
     price_table,
@@ -59,6 +61,11 @@ class RunSettings:
     """Path of the preregistered analysis plan the run is made under."""
     max_cost: float | None = None
     """US dollars this run may spend (all roles, all sessions); None for no cap."""
+    batch: bool = False
+    """Send the requests trials send first through the provider's batch API
+    (:mod:`harness.batching`). Batches a run already has are collected either way."""
+    batch_poll: float = 30.0
+    """Seconds between polls of a live batch (growing to ten times that)."""
 
 
 @dataclass
@@ -138,7 +145,7 @@ def build_models(
     }
     models = {
         "subject": get_model(
-            config.model, base_url=config.base_url, args=config.subject_args(), **common
+            config.model, base_url=config.base_url, args=config.subject_args(), batch=True, **common
         )
     }
     for role in ("user", "judge"):
@@ -160,12 +167,15 @@ class Preparation:
     description)."""
 
 
-def prepare(config: RunConfig, *, need_keys: bool = True) -> Preparation:
+def prepare(config: RunConfig, *, need_keys: bool = True, batch: bool = False) -> Preparation:
     """Validate everything that can be validated before a run directory exists.
 
-    ``need_keys=False`` (a cost preview) checks model names and arguments but not API keys.
+    ``need_keys=False`` (a cost preview) checks model names and arguments but not API keys;
+    ``batch`` that the model's provider has a batch API.
     """
     suite = get_suite(config.suite)
+    if batch:
+        check_batch(config.model)
     subject = check_model(
         config.model, base_url=config.base_url, args=config.subject_args(), need_key=need_keys
     )
@@ -249,7 +259,7 @@ def create_run(
 ) -> PreparedRun:
     """Validate ``config`` and create its run directory (``directory``, or a new id under the
     log directory). Nothing is written when validation fails."""
-    preparation = prepare(config)
+    preparation = prepare(config, batch=settings.batch)
     config = preparation.config
     check_writable(settings.log_dir)
     if settings.prices:
@@ -283,9 +293,12 @@ def create_run(
     return PreparedRun(store, preparation, label=label)
 
 
-def reopen_run(directory: Path, overrides: dict[str, Any], *, label: str = "") -> PreparedRun:
+def reopen_run(
+    directory: Path, overrides: dict[str, Any], *, label: str = "", batch: bool = False
+) -> PreparedRun:
     """Open a run to resume it. ``overrides`` are design options given again on the command
-    line; any that differ from the stored configuration are refused."""
+    line; any that differ from the stored configuration are refused; ``batch`` (``--batch``)
+    must suit its model."""
     store = RunStore.open(directory)
     try:
         store.claim()
@@ -305,7 +318,9 @@ def reopen_run(directory: Path, overrides: dict[str, Any], *, label: str = "") -
                 f"{value!r}: resume it without that option, or start a new run"
             )
     try:
-        preparation = prepare(stored.model_copy(update={"entity_set": {}, "templates": {}}))
+        preparation = prepare(
+            stored.model_copy(update={"entity_set": {}, "templates": {}}), batch=batch
+        )
     except HarnessError:
         store.close()
         raise
@@ -330,7 +345,7 @@ def resume_run(
     run: str, settings: RunSettings, overrides: dict[str, Any], *, console: Any = None
 ) -> RunResult:
     """Continue an interrupted run."""
-    prepared = reopen_run(find_run(run, settings.log_dir), overrides)
+    prepared = reopen_run(find_run(run, settings.log_dir), overrides, batch=settings.batch)
     return execute_runs([prepared], settings, console=console)[0]
 
 
@@ -496,6 +511,7 @@ async def _run_stages(
     prefix = f"{prepared.label} · " if prepared.label else ""
     try:
         for stage in prepared.stages:
+            await prefetch_batches(run, stage, settings, progress)
             for probe in stage:
                 if state.stopping:
                     return
@@ -515,6 +531,9 @@ async def _run_stages(
                     # trials tried in this process (errored ones too) are not run again.
                     tried.update(t.id for t in pending)
                     pending = _pending(probe, probe.plan(run), run, tried)
+                    if pending:
+                        # A round's questions do not depend on each other: batchable.
+                        await prefetch_batches(run, [probe], settings, progress, skip=tried)
                     bar.grow(len(pending))
     finally:
         writer.flush()

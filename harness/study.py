@@ -153,7 +153,7 @@ def start_study(
         for s in specs
     ]
     for config in configs:
-        prepare(config)
+        prepare(config, batch=settings.batch)
     check_writable(settings.log_dir)
     study_id = new_study_id(base.suite)
     directory = settings.log_dir / study_id
@@ -227,7 +227,9 @@ def resume_study(
                 store.close()
             if status == "complete":
                 continue
-            prepared.append(reopen_run(run_directory, overrides, label=entry["label"]))
+            prepared.append(
+                reopen_run(run_directory, overrides, label=entry["label"], batch=settings.batch)
+            )
     except HarnessError:
         for run in prepared:
             run.store.close()

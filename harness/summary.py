@@ -44,6 +44,14 @@ def print_summary(result: RunResult, console: Console) -> None:
         if config["model"].split("/")[0] == "sim":
             console.print("[dim]model: sim is a seeded simulated subject, not a language model[/]")
         _usage(result, console)
+        if store.has_batches():
+            b = store.batch_summary()
+            console.print(
+                f"batches (all sessions): {b['batches']} batch(es) of {b['items']:,} requests; "
+                f"{b['answered']:,} answered by batch, {b['failed']:,} failed"
+                + (f", {b['online']:,} then asked online" if b["online"] else ""),
+                highlight=False,
+            )
         counts = store.counts()
         for probe, section in _SECTIONS.items():
             if probe in counts:
@@ -113,11 +121,17 @@ def _is_sim(directory: Path) -> bool:
 
 def _usage(result: RunResult, console: Console) -> None:
     totals = result.accountant.totals
-    # Only reasoning models report reasoning tokens; the column would be all zeros otherwise.
+    # Only reasoning models report reasoning tokens, and only --batch runs have batch calls;
+    # the columns would be all zeros otherwise.
     reasoning = any(t.usage.reasoning_tokens for t in totals.values())
-    columns = ["model", "calls", "cached", "retries", "errors", "input tok", "output tok"]
+    batched = any(t.batch_calls for t in totals.values())
+    columns = ["model", "calls", "cached", *(["by batch"] if batched else [])]
     table = Table(
         *columns,
+        "retries",
+        "errors",
+        "input tok",
+        "output tok",
         *(["of which reasoning"] if reasoning else []),
         "cost",
         title="model usage (this session)",
@@ -128,6 +142,7 @@ def _usage(result: RunResult, console: Console) -> None:
             name,
             str(t.calls),
             str(t.cached_calls),
+            *([str(t.batch_calls)] if batched else []),
             str(t.retries),
             str(t.errors),
             f"{t.usage.input_tokens:,}",

@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import docker
 import docker.errors
@@ -59,7 +59,70 @@ def isolated_dirs(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-class ChatServer:
+def chat_completion(
+    body: dict, text: str | dict, prompt_tokens: int, usage: dict[str, Any] | None = None
+) -> dict:
+    """A Chat Completions answer to ``body`` with ``text`` (or a whole assistant message);
+    ``usage`` adds or replaces usage fields."""
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": body["model"],
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls"
+                if isinstance(text, dict) and text.get("tool_calls")
+                else "stop",
+                "message": text
+                if isinstance(text, dict)
+                else {"role": "assistant", "content": text},
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": 1,
+            "total_tokens": prompt_tokens + 1,
+            **(usage or {}),
+        },
+    }
+
+
+def anthropic_message(body: dict, text: str, prompt_tokens: int) -> dict:
+    """A Messages API answer to ``body`` with ``text``."""
+    return {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": prompt_tokens, "output_tokens": 3},
+    }
+
+
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1, serving from ``__enter__`` to ``__exit__``; its
+    address is ``root`` (``url`` is ``root + "/v1"``)."""
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.root = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self.url = f"{self.root}/v1"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+class ChatServer(LoopbackServer):
     """A loopback server answering OpenAI Chat Completions (``/v1/chat/completions``) and
     Anthropic Messages (``/v1/messages``) with ``reply`` (a string, or a function of the request
     body); records every request body and its headers.
@@ -90,44 +153,10 @@ class ChatServer:
                 server.headers.append({k.lower(): v for k, v in self.headers.items()})
                 text = server.reply(body) if callable(server.reply) else server.reply
                 if self.path.endswith("/messages"):
-                    payload = json.dumps(
-                        {
-                            "id": "msg_1",
-                            "type": "message",
-                            "role": "assistant",
-                            "model": body["model"],
-                            "content": [{"type": "text", "text": text}],
-                            "stop_reason": "end_turn",
-                            "stop_sequence": None,
-                            "usage": {"input_tokens": server.prompt_tokens, "output_tokens": 3},
-                        }
-                    ).encode()
+                    answer = anthropic_message(body, text, server.prompt_tokens)  # type: ignore[arg-type]
                 else:
-                    payload = json.dumps(
-                        {
-                            "id": "chatcmpl-1",
-                            "object": "chat.completion",
-                            "created": 0,
-                            "model": body["model"],
-                            "choices": [
-                                {
-                                    "index": 0,
-                                    "finish_reason": "tool_calls"
-                                    if isinstance(text, dict) and text.get("tool_calls")
-                                    else "stop",
-                                    "message": text
-                                    if isinstance(text, dict)
-                                    else {"role": "assistant", "content": text},
-                                }
-                            ],
-                            "usage": {
-                                "prompt_tokens": server.prompt_tokens,
-                                "completion_tokens": 1,
-                                "total_tokens": server.prompt_tokens + 1,
-                                **server.usage,
-                            },
-                        }
-                    ).encode()
+                    answer = chat_completion(body, text, server.prompt_tokens, server.usage)
+                payload = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -137,18 +166,7 @@ class ChatServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.root = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self.url = f"{self.root}/v1"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> ChatServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._serve(Handler)
 
 
 @pytest.fixture

@@ -309,6 +309,22 @@ def cli() -> None:
     help="The same cap for all models of a study together.",
 )
 @click.option(
+    "--batch",
+    envvar="HARNESS_BATCH",
+    is_flag=True,
+    help="Send each stage's first requests (pairwise, ranking, BoolQ, first donation attempts) "
+    "through the provider's batch API: half price, answers within 24 h (openai/, anthropic/).",
+)
+@click.option(
+    "--batch-poll",
+    envvar="HARNESS_BATCH_POLL",
+    type=float,
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="--batch: seconds between polls of a live batch (growing to ten times that).",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Make no model call: print the trials, calls, tokens and cost each stage would take.",
@@ -353,6 +369,8 @@ def run(ctx: click.Context, **opts: object) -> None:
         max_sandboxes=_positive(opts["max_sandboxes"], "--max-sandboxes"),
         plan=opts["plan_path"],  # type: ignore[arg-type]
         max_cost=_cap(opts["max_cost"], "--max-cost"),
+        batch=bool(opts["batch"]),
+        batch_poll=_poll_interval(opts["batch_poll"]),
     )
     study_cap = _cap(opts["max_study_cost"], "--max-study-cost")
     if opts["pair_strategy"] == "full":
@@ -429,12 +447,15 @@ def _announce_cost(base: RunConfig, specs: list, settings: RunSettings) -> None:
     ]
     if not paid:
         return
-    from harness.model import check_model
+    from harness.engine import prepare
     from harness.preview import preview_study
 
     try:
-        for spec in paid:
-            check_model(spec.model, base_url=spec.base_url, args=spec.args)
+        # Every model validated as the run will validate it: a run about to be refused gets
+        # its one error line, not an estimate first.
+        for spec in specs:
+            update = {"model": spec.model, "model_args": spec.args, "base_url": spec.base_url}
+            prepare(base.model_copy(update=update), batch=settings.batch)
         previews = preview_study(base, paid, settings)
     except HarnessError:
         return  # the run's own validation reports the problem
@@ -504,13 +525,21 @@ def _under_plan(opts: dict[str, object]) -> bool:
     if not opts["resume"]:
         return bool(opts["plan_path"])
     from harness.store import RunStore, find_run
+    from harness.study import find_study, study_runs
 
-    log_dir = opts["log_dir"] or default_log_dir()
-    store = RunStore.open(find_run(str(opts["resume"]), log_dir))  # type: ignore[arg-type]
-    try:
-        return bool(store.meta().get("plan"))
-    finally:
-        store.close()
+    log_dir = Path(opts["log_dir"] or default_log_dir())  # type: ignore[arg-type]
+    study = find_study(str(opts["resume"]), log_dir)
+    directories = (
+        study_runs(study) if study is not None else [find_run(str(opts["resume"]), log_dir)]
+    )
+    for directory in directories:
+        store = RunStore.open(directory)
+        try:
+            if store.meta().get("plan"):
+                return True
+        finally:
+            store.close()
+    return False
 
 
 def _check_plan_design(path: str, config: RunConfig) -> None:
@@ -525,6 +554,13 @@ def _check_plan_design(path: str, config: RunConfig) -> None:
             f"this run does not follow the plan {path}: {'; '.join(problems)} "
             "(change the options, or the plan before any data exist)"
         )
+
+
+def _poll_interval(value: object) -> float:
+    seconds = float(value)  # type: ignore[arg-type]
+    if not seconds > 0 or seconds == float("inf"):
+        raise UsageError("--batch-poll must be a positive number of seconds")
+    return seconds
 
 
 def _suite_options(ctx: click.Context, opts: dict[str, object]) -> dict[str, object]:

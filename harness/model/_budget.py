@@ -81,6 +81,13 @@ class Budget:
             for budget in reversed(chain):
                 budget._lock.release()
 
+    def hold(self, amount: float) -> None:
+        """Hold ``amount`` for calls already issued, whatever the cap: a batch submitted in an
+        earlier session is money committed, which new calls must see but cannot undo."""
+        for budget in self._chain():
+            with budget._lock:
+                budget.reserved += amount
+
     def settle(self, reserved: float, cost: float) -> None:
         """A call finished: release its reservation and add what it actually cost."""
         for budget in self._chain():

@@ -160,6 +160,12 @@ class Probe(Protocol):
     A probe may also offer ``preview(trial, run) -> list[PreviewCall]``: the requests a trial
     sends first, rendered exactly as :meth:`run` renders them, for ``--dry-run``.
 
+    And ``first_requests(trial, run) -> list[ModelRequest]``: the subject requests a trial sends
+    before it has seen any answer, equal to the ones :meth:`run` then sends (the same function
+    builds both). ``--batch`` sends these through the provider's batch API ahead of the stage
+    and answers the trial's calls from the results; a probe without it (agentic: every step
+    depends on the last) runs online.
+
     Optional attributes the engine reads: ``adaptive`` (true: after its pending trials are
     stored, ``plan`` is called again, until it plans no trial not yet tried), ``design_options``
     (resolved probe options, recorded in the hashed configuration) and ``estimate(run)``.

@@ -207,6 +207,9 @@ class BoolQProbe:
         )
         return [PreviewCall("subject", self.config.model, self.request(trial, run), profile)]
 
+    def first_requests(self, trial: Trial, run: RunContext) -> list[ModelRequest]:
+        return [self.request(trial, run)]
+
     async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
         item = self.by_id[trial["question_id"]]
         entity = ctx.run.entities.get(trial["entity"]) if trial["entity"] else None

@@ -154,6 +154,9 @@ class PairwiseProbe:
     def preview(self, trial: Trial, run: RunContext) -> list[PreviewCall]:
         return [PreviewCall("subject", self.config.model, self.request(trial, run), self.profile)]
 
+    def first_requests(self, trial: Trial, run: RunContext) -> list[ModelRequest]:
+        return [self.request(trial, run)]
+
     async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
         a, b = ctx.run.entities.get(trial["entity_a"]), ctx.run.entities.get(trial["entity_b"])
         response = await ctx.generate(self.request(trial, ctx.run))
@@ -227,6 +230,9 @@ class RankingProbe:
             assumption="one call per trial; a numbered list, about 12 tokens a line",
         )
         return [PreviewCall("subject", self.config.model, self.request(trial, run), profile)]
+
+    def first_requests(self, trial: Trial, run: RunContext) -> list[ModelRequest]:
+        return [self.request(trial, run)]
 
     async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
         response = await ctx.generate(self.request(trial, ctx.run))
