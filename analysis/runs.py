@@ -173,14 +173,16 @@ def _entity_names(config: dict[str, Any]) -> dict[str, str]:
         return {}
 
 
-def _other_run_preferences(source: str) -> pd.Series | None:
-    """BT scores (Elo scale) of every entity elicited in run ``source``, or None."""
+def _other_run_preferences(source: str, config: dict[str, Any]) -> pd.Series | None:
+    """BT scores (Elo scale) of every entity elicited in run ``source`` (for a study, its run
+    of this run's model), or None."""
+    from harness.config import RunConfig
     from harness.errors import HarnessError
-    from harness.probes._preferences import preference_scores
-    from harness.store import RunStore, find_run
+    from harness.probes._preferences import preference_scores, preferences_source
+    from harness.store import RunStore
 
     try:
-        store = RunStore.open(find_run(source))
+        store = RunStore.open(preferences_source(source, RunConfig.model_validate(config)))
     except HarnessError:
         return None
     try:
@@ -202,7 +204,7 @@ def downstream_preference(
     source = (config.get("options") or {}).get("preferences")
     if not source:
         return own, None
-    other = _other_run_preferences(str(source))
+    other = _other_run_preferences(str(source), config)
     where = "its elicitation" if other is not None else "the rows' preference column"
     return other, f"BoolQ/agentic preferences from run {source} ({where})"
 

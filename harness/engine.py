@@ -213,6 +213,11 @@ def prepare(config: RunConfig, *, need_keys: bool = True, batch: bool = False) -
         }
     )
     stage_names = list(suite.stages)
+    if source := config.options.get("preferences"):
+        from harness.probes._preferences import checked_preferences_source
+
+        # Refused now, before a run directory exists, rather than when its stage is planned.
+        checked_preferences_source(str(source), config)
     if config.options.get("preferences") and stage_names and stage_names[0] == ELICITATION:
         # Preferences come from an earlier run of the same model: do not elicit them again.
         stage_names = stage_names[1:]

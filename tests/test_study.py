@@ -270,3 +270,44 @@ def test_a_bad_model_in_a_study_refuses_it_before_anything_is_written(tmp_path, 
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "OPENAI_API_KEY" in err
     assert not log_dir.exists() or not any(log_dir.iterdir())
+
+
+def test_a_later_suite_takes_each_models_preferences_from_an_earlier_study(tmp_path, capsys):
+    from harness.probes._preferences import preference_scores
+    from harness.store import RunStore
+
+    boolq = Path(__file__).resolve().parents[2] / "shared" / "data" / "boolq" / "validation.jsonl"
+    if not boolq.is_file():
+        pytest.skip("the shared BoolQ file is not beside the repository")
+    log_dir = tmp_path / "runs"
+    common = ["--model", "sim,sim", "-M", "sim#2:seed=3", "--log-dir", str(log_dir), *FAST]
+    assert main(["run", "--suite", "elicitation", "--limit", "8", *common]) == 0
+    elicited = only_study(log_dir)
+    scores = []
+    for directory in study_runs(elicited):
+        store = RunStore.open(directory)
+        try:
+            scores.append(preference_scores(store))
+        finally:
+            store.close()
+    args = ["--suite", "boolq", "--boolq-path", str(boolq), "--limit", "4", "--top-k", "2"]
+    assert main(["run", *args, "--preferences", str(elicited), *common]) == 0
+    later = [d for d in log_dir.iterdir() if d != elicited and (d / "study.json").is_file()]
+    (study,) = later
+    for directory, expected in zip(study_runs(study), scores, strict=True):
+        with Run(directory) as run:
+            rows = run.samples("boolq")
+            assert "pairwise" not in set(run.samples()["probe"])  # nothing elicited again
+        rows = rows[rows["entity"].notna()]
+        top = set(expected.sort_values().index[-2:])
+        assert set(rows.loc[rows["group"] == "top", "entity"]) == top
+        got = rows.drop_duplicates("entity").set_index("entity")["preference"]
+        assert got.to_dict() == pytest.approx(expected[got.index].to_dict())
+    # A model the study does not have is refused in one line.
+    capsys.readouterr()
+    bad = ["--model", "sim", "-M", "seed=9", "--log-dir", str(log_dir), *FAST]
+    assert main(["run", *args, "--preferences", str(elicited), *bad]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "has no run of sim[seed=9] (it has sim[seed=0], sim[seed=3])" in err
+    assert len([d for d in log_dir.iterdir()]) == 2  # nothing was written for it
