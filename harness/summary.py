@@ -112,11 +112,7 @@ def print_study_summary(directory: Path, results: list[RunResult], console: Cons
 
 
 def _is_sim(directory: Path) -> bool:
-    store = RunStore.open(directory)
-    try:
-        return str(store.meta()["config"]["model"]).split("/")[0] == "sim"
-    finally:
-        store.close()
+    return str(RunStore.read_meta(directory)["config"]["model"]).split("/")[0] == "sim"
 
 
 def _usage(result: RunResult, console: Console) -> None:

@@ -532,14 +532,7 @@ def _under_plan(opts: dict[str, object]) -> bool:
     directories = (
         study_runs(study) if study is not None else [find_run(str(opts["resume"]), log_dir)]
     )
-    for directory in directories:
-        store = RunStore.open(directory)
-        try:
-            if store.meta().get("plan"):
-                return True
-        finally:
-            store.close()
-    return False
+    return any(RunStore.read_meta(directory).get("plan") for directory in directories)
 
 
 def _check_plan_design(path: str, config: RunConfig) -> None:

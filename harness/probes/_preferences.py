@@ -60,11 +60,7 @@ def checked_preferences_source(source: str, config: RunConfig) -> Path:
     """The run ``--preferences`` names, after checking it evaluated the same subject (model
     name and model arguments, sim's effective seed included); a usage error otherwise."""
     directory = preferences_source(source, config)
-    other = RunStore.open(directory)
-    try:
-        meta = other.meta()
-    finally:
-        other.close()
+    meta = RunStore.read_meta(directory)
     model = meta.get("config", {}).get("model")
     if model != config.model:
         raise UsageError(
@@ -94,11 +90,7 @@ def preferences_source(source: str, config: RunConfig) -> Path:
     ours = config.subject_args()
     offered = []
     for directory in study_runs(study):
-        other = RunStore.open(directory)
-        try:
-            meta = other.meta()
-        finally:
-            other.close()
+        meta = RunStore.read_meta(directory)
         model = meta.get("config", {}).get("model")
         args = recorded_subject_args(meta)
         if model == config.model and args == ours:

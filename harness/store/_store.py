@@ -244,6 +244,15 @@ class RunStore:
             raise HarnessError(f"{directory} is not a run directory (no {DB_NAME})")
         return cls(directory, cls._connect(path))
 
+    @classmethod
+    def read_meta(cls, directory: Path) -> dict[str, Any]:
+        """A run's metadata, read and closed again (for looking runs up, not running them)."""
+        store = cls.open(directory)
+        try:
+            return store.meta()
+        finally:
+            store.close()
+
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
