@@ -167,6 +167,7 @@ _JSON_KEYS = (
     "selected",
     "preference",
     "preferred",
+    "preferred_option",
     "pick",
     "chosen",
     "decision",
