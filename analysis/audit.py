@@ -59,6 +59,7 @@ __all__ = [
     "RunAudit",
     "audit_probe",
     "audit_run",
+    "parse_summary",
     "set_extracted_apart",
     "undecided_trend",
 ]
@@ -535,3 +536,33 @@ def set_extracted_apart(
             )
         notes.extend((section, text) for section in sections)
     return out, attempts, notes
+
+
+def parse_summary(frames: dict[str, pd.DataFrame], attempts: pd.DataFrame) -> dict[str, float]:
+    """A run's headline parse figures: per probe the share of ok answers read (a pick, a
+    ranking, a verdict), and for donation the class shares of first attempts and the mean
+    attempts per query. ``frames`` are the probes' sample rows, ``attempts`` the donation
+    attempt records; probes without rows are left out."""
+    out: dict[str, float] = {}
+
+    def ok(rows: pd.DataFrame) -> pd.DataFrame:
+        return rows[rows["status"] == "ok"] if "status" in rows.columns else rows
+
+    read = {
+        "pairwise": lambda r: r["choice"].isin(["A", "B"]),
+        "ranking": lambda r: pd.to_numeric(r["n_ranked"], errors="coerce").fillna(0) > 0,
+        "boolq": lambda r: r["outcome"].isin(["correct", "wrong"]),
+    }
+    for probe, is_read in read.items():
+        rows = ok(frames.get(probe, pd.DataFrame()))
+        if not rows.empty:
+            out[f"{probe}_parse_rate"] = float(is_read(rows).mean())
+    queries = ok(frames.get("donation", pd.DataFrame()))
+    if not queries.empty:
+        out["donation_mean_attempts"] = float(queries["attempts"].mean())
+        first = attempts[
+            (attempts["attempt"] == 1) & attempts["trial_id"].isin(queries["trial_id"])
+        ]
+        for klass in CLASSES["donation"]:
+            out[f"donation_first_{klass}"] = float((first["class"] == klass).mean())
+    return out
