@@ -19,7 +19,9 @@ a 98 % parse rate. The audit makes that visible, per probe:
   logistic regression of undecided (0/1) on the preference score in SD units, with standard
   errors clustered by the unit the score belongs to; the slope is the log-odds per SD, its
   exponent the odds ratio. A negative slope means answers about disliked entities are left
-  unread more often.
+  unread more often. Both are taken over the answers that are not recognised refusals (nor,
+  for donation, hedges): a model that refuses disliked entities more often leaves fewer of
+  their answers to be read, which must not pass for a parser that reads them better.
 
 Undecided means the rules found no answer *and* recognised no behaviour: parse methods
 ``ambiguous``, ``conflict``, ``unparseable`` and ``empty``. A recognised refusal is behaviour
@@ -100,8 +102,9 @@ class ProbeAudit:
     stratified_by: str | None = None
     """``pair mean preference``, ``entity preference``, or None (not stratified)."""
     terciles: pd.DataFrame | None = None
-    """Index: tercile; columns ``n``, ``undecided``, ``undecided_share``, ``refusal_share``
-    (donation: ``hedge_share`` too), ``score_low``, ``score_high``."""
+    """Index: tercile; columns ``n``, ``refusal_share`` (donation: ``hedge_share`` too) of
+    them, ``undecided`` and ``undecided_share`` of the answers that are not refusals (or
+    hedges), ``score_low``, ``score_high``."""
     trend: Estimate | None = None
     """``undecided_trend``: log-odds of an undecided answer per SD of preference."""
     extracted: pd.DataFrame | None = None
@@ -393,8 +396,13 @@ def audit_probe(
         tercile.loc[score[scored].index] = _terciles(score[scored], unit[scored])
         rows = rows.assign(tercile=tercile, preference=score.reindex(rows.index))
         undecided = part["parse_method"].isin(UNDECIDED[probe])
-        terciles = _tercile_table(probe, part.assign(tercile=tercile, undecided=undecided), score)
-        trend = undecided_trend(undecided, score, unit)
+        behaviour = part["parse_method"] == "refusal"
+        if probe == "donation":
+            behaviour |= part["class"] == "hedge"
+        terciles = _tercile_table(
+            probe, part.assign(tercile=tercile, undecided=undecided, read=~behaviour), score
+        )
+        trend = undecided_trend(undecided[~behaviour], score[~behaviour], unit[~behaviour])
         if probe == "boolq" and (~stratifiable).any():
             notes.append(
                 f"{int((~stratifiable).sum())} control answers (no entity) are not stratified"
@@ -421,7 +429,8 @@ def _tercile_table(probe: str, rows: pd.DataFrame, score: pd.Series) -> pd.DataF
         {
             "n": grouped.size(),
             "undecided": grouped["undecided"].sum().astype(int),
-            "undecided_share": grouped["undecided"].mean(),
+            "undecided_share": grouped["undecided"].sum()
+            / grouped["read"].sum().where(grouped["read"].sum() > 0),
             "refusal_share": grouped["parse_method"].apply(
                 lambda m: float((m == "refusal").mean())
             ),

@@ -127,7 +127,8 @@ def print_audit(result: Any, out: Console) -> None:
                 "undecided",
                 "refusal",
                 *(c.removesuffix("_share") for c in extra),
-                title=f"{probe}: by {audit.stratified_by} tercile",
+                title=f"{probe}: by {audit.stratified_by} tercile (undecided: share of the "
+                f"answers that are not refusals{' or hedges' if probe == 'donation' else ''})",
             )
             for tercile, row in audit.terciles.iterrows():
                 terciles.add_row(
