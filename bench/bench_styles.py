@@ -73,7 +73,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
             for style in ("terse", "verbose"):
-                rows.append({"seed": seed, "style": style, **one(seed, style, args.limit, Path(tmp))})
+                rows.append(
+                    {"seed": seed, "style": style, **one(seed, style, args.limit, Path(tmp))}
+                )
                 print(f"seed {seed} {style} done", file=sys.stderr)
     frame = pd.DataFrame(rows)
     terse = frame[frame["style"] == "terse"].set_index("seed")
