@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.audit import set_extracted_apart
+from analysis.audit import audit_run, set_extracted_apart
 from analysis.runs import analyze_run
 from harness.cli import main
 from harness.config import RunConfig
@@ -319,6 +319,12 @@ def test_analysis_notes_extractor_decisions_and_can_exclude_them(
         for note in excluded.notes["preferences"]
     )
     assert excluded.preferences.bt.n_comparisons == included.preferences.bt.n_comparisons - decided
+    # The parse audit shows the extractor's decisions and what the rules had made of them.
+    audit = audit_run(directory, probes=("pairwise",), samples=2).probes["pairwise"]
+    assert audit.methods.loc["extractor", "n"] == decided
+    assert audit.methods.loc["extractor", "B"] == decided
+    assert int(audit.extracted["decided"].sum()) == decided
+    assert set(audit.extracted.index) <= {"ambiguous", "conflict", "unparseable"}
 
 
 def test_excluding_extracted_donation_queries_drops_their_attempts() -> None:
