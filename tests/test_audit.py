@@ -237,21 +237,8 @@ def test_audit_command_prints_tables_and_json(verbose_run: Path, capsys) -> None
 
 def test_audit_command_on_a_study_audits_every_model(tmp_path, capsys) -> None:
     args = ["run", "--suite", "elicitation", "--model", "sim,sim", "-M", "sim#2:style=verbose"]
-    assert (
-        main(
-            [
-                *args,
-                "--limit",
-                "6",
-                "--ranking-samples",
-                "1",
-                "--no-progress",
-                "--log-dir",
-                str(tmp_path),
-            ]
-        )
-        == 0
-    )
+    args += ["--limit", "6", "--ranking-samples", "1", "--no-progress", "--log-dir", str(tmp_path)]
+    assert main(args) == 0
     study = next(p for p in tmp_path.iterdir() if (p / "study.json").is_file())
     capsys.readouterr()
     assert main(["audit", str(study), "--json", "--samples", "0"]) == 0

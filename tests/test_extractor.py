@@ -367,3 +367,49 @@ def test_cost_preview_counts_extractor_calls(tmp_path, capsys) -> None:
     assert main([*base, "--dry-run", "--pilot", pilot_id, "--log-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"pilot: {share:.2f} calls per trial over {len(pairwise)} trials" in out
+
+
+def test_a_run_with_an_extractor_resumes_after_kill_9_as_if_never_stopped(
+    tmp_path, kill_mid_run
+) -> None:
+    args = ["--suite", "elicitation", "-M", "unparseable_rate=0.3", "--extractor", "sim"]
+    args += ["--samples", "2", "--ranking-samples", "2", "--no-progress", "--no-cache"]
+    kill_mid_run(args, tmp_path / "killed", 2000, probe="pairwise")
+    directory = list_runs(tmp_path / "killed")[0].directory
+    assert (
+        main(
+            [
+                "run",
+                "--resume",
+                directory.name,
+                "--extractor",
+                "sim",
+                "--no-progress",
+                "--log-dir",
+                str(tmp_path / "killed"),
+            ]
+        )
+        == 0
+    )
+    assert main(["run", *args, "--log-dir", str(tmp_path / "clean")]) == 0
+    with Run(directory) as resumed, Run(list_runs(tmp_path / "clean")[0].directory) as clean:
+        a = resumed.samples().drop(columns=["run_id", "status", "error"]).sort_values("trial_id")
+        b = clean.samples().drop(columns=["run_id", "status", "error"]).sort_values("trial_id")
+        assert a["trial_id"].is_unique and len(a) == 2 * 5112 + 2
+        assert a.reset_index(drop=True).equals(b.reset_index(drop=True))
+        calls = resumed.calls()
+        assert (
+            (calls["role"] == "extractor").sum() == (clean.calls()["role"] == "extractor").sum() > 0
+        )
+
+
+def test_resuming_with_another_extractor_is_refused(tmp_path, capsys) -> None:
+    assert (
+        main(["run", "--limit", "3", "--extractor", "sim", *FAST, "--log-dir", str(tmp_path)]) == 0
+    )
+    run_id = list_runs(tmp_path)[0].run_id
+    code = main(
+        ["run", "--resume", run_id, "--extractor", "openai/gpt-4o", "--log-dir", str(tmp_path)]
+    )
+    err = capsys.readouterr().err
+    assert code != 0 and "extractor" in err and err.startswith("harness: error:")
