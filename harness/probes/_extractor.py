@@ -128,7 +128,6 @@ class Extractor:
         from harness.probes.elicitation import derived_seed
 
         system, user = self.template.render(answer=answer, **fill)
-
         return ModelRequest(
             messages=[ChatMessage(role="user", content=user)],
             system=system,
