@@ -13,6 +13,10 @@ Figures (each omitted, with a sentence saying why, when no run has the data):
 * ``boolq_accuracy``: per-entity BoolQ accuracy (Wilson intervals) against preference, with the
   neutral and high-stakes controls as bands and the GEE slope;
 * ``agentic_groups``: agentic success rate by group (top, bottom, neutral) with intervals.
+
+A parse-audit section follows the results (:mod:`analysis.audit`, as ``harness audit`` gives
+it without the sampled answers): per run and probe, answers by parse method and class, the
+undecided share by preference tercile and its trend test.
 """
 
 from __future__ import annotations
@@ -421,8 +425,60 @@ def _sim_banner(runs: list[RunAnalysis]) -> str:
     )
 
 
-def render_report(table: ResultsTable, figures: dict[str, bytes], *, title: str = "") -> str:
-    """The report as one HTML string (self-contained)."""
+def _audit_html(audits: list[Any]) -> str:
+    """The parse audit of every run: methods by class, undecided share by tercile, trend."""
+    parts = ["<h2>Parse audit</h2>"]
+    if not audits:
+        return parts[0] + "<p class='missing'>No run could be audited.</p>"
+    parts.append(
+        "<p class='note'>How each probe's answers were read (parse method) and what was read "
+        "(class); the share of answers the rules left undecided (ambiguous, conflicting, "
+        "unparseable, empty; refusals are counted apart) by preference tercile, and a logistic "
+        "regression of undecided on the preference score (log-odds per SD). "
+        "<code>harness audit RUN</code> adds sampled raw answers per method.</p>"
+    )
+    for audit in audits:
+        parts.append(f"<h3>{html.escape(audit.model)} · {html.escape(audit.run_id)}</h3>")
+        for note in audit.notes:
+            parts.append(f"<p class='note'>{html.escape(note)}</p>")
+        for probe, result in audit.probes.items():
+            methods = result.methods.reset_index()
+            parts.append(f"<p><b>{html.escape(probe)}</b>: {result.n:,} answers</p>")
+            parts.append(_plain_table(methods))
+            if result.terciles is not None:
+                parts.append(_plain_table(result.terciles.reset_index()))
+            if result.trend is not None:
+                trend = result.trend
+                text = (
+                    f"trend: {trend.estimate:+.3f} log-odds per SD [{trend.ci_low:+.3f}, "
+                    f"{trend.ci_high:+.3f}], p = {trend.p:.3g}, n = {trend.n:,}"
+                    if trend.ok
+                    else f"trend not computed: {trend.note}"
+                )
+                parts.append(f"<p class='note'>{html.escape(text)}</p>")
+            for note in result.notes:
+                parts.append(f"<p class='note'>{html.escape(note)}</p>")
+    return "\n".join(parts)
+
+
+def _plain_table(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render_report(
+    table: ResultsTable,
+    figures: dict[str, bytes],
+    *,
+    title: str = "",
+    audits: list[Any] | None = None,
+) -> str:
+    """The report as one HTML string (self-contained); ``audits`` (:class:`analysis.audit.
+    RunAudit`, one per run) add the parse-audit section."""
     from harness import __version__
 
     runs = table.runs
@@ -499,6 +555,8 @@ def render_report(table: ResultsTable, figures: dict[str, bytes], *, title: str 
     other = table.frame[~table.frame["probe"].isin(PROBES)]
     if not other.empty:
         parts.append("<h2>Runs without analysable data</h2>" + _results_table(other))
+    if audits is not None:
+        parts.append(_audit_html(audits))
     parts.append("<h2>Run configurations</h2>")
     for run in runs:
         config = json.dumps(json_safe(run.config), indent=2, sort_keys=True)
@@ -512,8 +570,17 @@ def write_report(table: ResultsTable, output: str | Path, *, title: str = "") ->
     ``<stem>-<figure>.png``; returns the paths written (the HTML first)."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    from analysis.audit import audit_run
+    from harness.errors import HarnessError
+
     figures = make_figures(table.runs)
-    output.write_text(render_report(table, figures, title=title), encoding="utf-8")
+    audits = []
+    for run in table.runs:
+        try:
+            audits.append(audit_run(run.directory, samples=0))
+        except HarnessError:
+            continue  # an analysis given without its run store has nothing to audit
+    output.write_text(render_report(table, figures, title=title, audits=audits), encoding="utf-8")
     written = [output]
     for name, data in figures.items():
         path = output.with_name(f"{output.stem}-{name}.png")

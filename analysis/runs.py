@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.agentic import AgenticAnalysis, agentic_analysis
+from analysis.audit import set_extracted_apart
 from analysis.boolq import BoolQAnalysis, boolq_analysis
 from analysis.donation import (
     DonationAnalysis,
@@ -210,10 +211,17 @@ def downstream_preference(
 
 
 def analyze_run(
-    run: Any, *, bayes: bool = True, bootstrap: int = 1000, seed: int = 0
+    run: Any,
+    *,
+    bayes: bool = True,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    exclude_extracted: bool = False,
 ) -> RunAnalysis:
     """Run every analysis that applies to ``run`` (a :class:`harness.store.Run`, or a run id or
-    directory). ``bayes=False`` skips the variational-Bayes mixed models."""
+    directory). ``bayes=False`` skips the variational-Bayes mixed models;
+    ``exclude_extracted`` drops the samples an extractor model decided (a sensitivity check;
+    either way a note says how many there are)."""
     from harness.probes._preferences import pairwise_frame
     from harness.probes.elicitation import ranking_long
     from harness.store import Run
@@ -262,6 +270,12 @@ def analyze_run(
             name: opened.samples(name)
             for name in ("pairwise", "ranking", "donation", "boolq", "agentic")
         }
+        attempts = opened.records("attempt") if not frames["donation"].empty else pd.DataFrame()
+        frames, attempts, extracted = set_extracted_apart(
+            frames, attempts, exclude=exclude_extracted
+        )
+        for section, text in extracted:
+            result.note(section, text)
         probes = {name for name, frame in frames.items() if not frame.empty}
 
         def part(probe: str) -> pd.DataFrame:
@@ -304,7 +318,6 @@ def analyze_run(
 
         if "donation" in probes:
             donation = part("donation")
-            attempts = opened.records("attempt")
             result.donation = attempt(
                 "donation",
                 lambda: donation_analysis(donation, preference, rho_bootstrap=bootstrap, seed=seed),
@@ -540,14 +553,21 @@ def _correct(frame: pd.DataFrame, plans: dict[str, AnalysisPlan]) -> pd.DataFram
 
 
 def analyze_runs(
-    runs: Iterable[Any], *, bayes: bool = True, bootstrap: int = 1000, seed: int = 0
+    runs: Iterable[Any],
+    *,
+    bayes: bool = True,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    exclude_extracted: bool = False,
 ) -> ResultsTable:
     """Analyse several runs (runs, run ids/directories or finished :class:`RunAnalysis`) and
     gather the results table with corrections across models and probes."""
     analyses = [
         r
         if isinstance(r, RunAnalysis)
-        else analyze_run(r, bayes=bayes, bootstrap=bootstrap, seed=seed)
+        else analyze_run(
+            r, bayes=bayes, bootstrap=bootstrap, seed=seed, exclude_extracted=exclude_extracted
+        )
         for r in runs
     ]
     plans = {a.plan_hash: a.plan for a in analyses if a.plan is not None and a.plan_hash}

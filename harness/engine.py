@@ -125,6 +125,10 @@ def check_writable(directory: Path) -> None:
         raise ConfigError(f"log directory {directory} is not writable")
 
 
+ROLE_OPTIONS = {"user": "user_model", "judge": "judge_model", "extractor": "extractor"}
+"""Roles besides the subject, and the probe option naming each one's model."""
+
+
 def build_models(
     config: RunConfig,
     settings: RunSettings,
@@ -148,8 +152,8 @@ def build_models(
             config.model, base_url=config.base_url, args=config.subject_args(), batch=True, **common
         )
     }
-    for role in ("user", "judge"):
-        name = config.options.get(f"{role}_model")
+    for role, option in ROLE_OPTIONS.items():
+        name = config.options.get(option)
         if name:
             models[role] = get_model(name, **common)
     return models
@@ -179,8 +183,8 @@ def prepare(config: RunConfig, *, need_keys: bool = True, batch: bool = False) -
     subject = check_model(
         config.model, base_url=config.base_url, args=config.subject_args(), need_key=need_keys
     )
-    for role in ("user", "judge"):
-        if name := config.options.get(f"{role}_model"):
+    for option in ROLE_OPTIONS.values():
+        if name := config.options.get(option):
             check_model(name, need_key=need_keys)
     if config.options.get("prefill") and subject is not None and not subject.supports_prefill:
         raise UsageError(

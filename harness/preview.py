@@ -117,6 +117,7 @@ def load_pilot(run: str, log_dir: Any) -> Pilot:
     try:
         samples = store.samples_df()
         calls = store.calls_df()
+        attempts = store.records_df("attempt")
         run_id = store.meta().get("run_id", run)
     finally:
         store.close()
@@ -134,7 +135,48 @@ def load_pilot(run: str, log_dir: Any) -> Pilot:
         output[(probe, role)] = float(part["output_tokens"].mean())
         first = part.sort_values("idx").groupby("trial_id")["input_tokens"].first().mean()
         growth[(probe, role)] = max(0.0, float(part["input_tokens"].mean() - first))
+    for key, counts in _undecided_per_trial(samples, attempts).items():
+        # A pilot made without an extractor still says how often one would be asked.
+        per_trial.setdefault(key, counts)
     return Pilot(run_id, per_trial, output, growth)
+
+
+def _undecided_per_trial(
+    samples: pd.DataFrame, attempts: pd.DataFrame
+) -> dict[tuple[str, str], pd.Series]:
+    """Per probe, how many of each ok trial's answers the rules left for an extractor (by
+    the rules' parse method), as ``(probe, "extractor")`` call counts."""
+    from harness.probes._extractor import reads
+
+    def rules_method(rows: pd.DataFrame) -> pd.Series:
+        method = rows["parse_method"].astype(str)
+        if "rules_parse_method" in rows.columns:
+            method = rows["rules_parse_method"].fillna(method).astype(str)
+        return method
+
+    out: dict[tuple[str, str], pd.Series] = {}
+    if "parse_method" not in samples.columns:
+        return out
+    ok = samples[samples["status"] == "ok"]
+    for probe in ("pairwise", "ranking", "boolq"):
+        rows = ok[ok["probe"] == probe]
+        if not rows.empty:
+            wanted = [reads(probe, m) for m in rules_method(rows)]
+            out[(probe, "extractor")] = pd.Series(wanted, index=rows["trial_id"], dtype=float)
+    trials = ok[ok["probe"] == "donation"]["trial_id"]
+    if not trials.empty and "parse_method" in attempts.columns:
+        mine = attempts[attempts["trial_id"].isin(trials)]
+        wanted = pd.Series(
+            [
+                reads("donation", m, c)
+                for m, c in zip(rules_method(mine), mine["case"], strict=True)
+            ],
+            index=mine.index,
+            dtype=float,
+        )
+        counts = wanted.groupby(mine["trial_id"]).sum()
+        out[("donation", "extractor")] = counts.reindex(trials, fill_value=0.0)
+    return out
 
 
 def _calls_span(profile: CallProfile, pilot_counts: pd.Series | None) -> tuple[Span, str]:

@@ -25,13 +25,15 @@ class Suite:
 ELICITATION = ("pairwise", "ranking")
 PAIRWISE_OPTIONS = ("pair_strategy", "pair_budget", "pair_rounds", "pair_orders", "pair_stop_rho")
 """The pairwise design's options, accepted by every suite that elicits."""
+ANSWER_OPTIONS = ("extractor",)
+"""How answers are read, accepted by every suite (each parses elicitation answers)."""
 
 SUITES: dict[str, Suite] = {
     "elicitation": Suite(
         "elicitation",
         "Preferences two ways: pairwise forced choice (both orders) and direct ranking.",
         (ELICITATION,),
-        options=PAIRWISE_OPTIONS,
+        options=(*PAIRWISE_OPTIONS, *ANSWER_OPTIONS),
     ),
     "advice": Suite(
         "advice",
@@ -40,6 +42,7 @@ SUITES: dict[str, Suite] = {
         (ELICITATION, ("donation",)),
         options=(
             *PAIRWISE_OPTIONS,
+            *ANSWER_OPTIONS,
             "pairs",
             "max_attempts",
             "prefill",
@@ -53,7 +56,7 @@ SUITES: dict[str, Suite] = {
         "BoolQ questions framed as winning a donation for an entity, with no-entity and "
         "high-stakes controls (elicitation first unless --preferences names a run).",
         (ELICITATION, ("boolq",)),
-        options=(*PAIRWISE_OPTIONS, "boolq_path", "preferences", "top_k"),
+        options=(*PAIRWISE_OPTIONS, *ANSWER_OPTIONS, "boolq_path", "preferences", "top_k"),
         limit_means="questions",
     ),
     "agentic": Suite(
@@ -61,7 +64,14 @@ SUITES: dict[str, Suite] = {
         "Docker-sandboxed tasks done on behalf of the most and least preferred entities, "
         "with a neutral control (elicitation first unless --preferences names a run).",
         (ELICITATION, ("agentic",)),
-        options=(*PAIRWISE_OPTIONS, "preferences", "top_k", "task_filter", "task_dir"),
+        options=(
+            *PAIRWISE_OPTIONS,
+            *ANSWER_OPTIONS,
+            "preferences",
+            "top_k",
+            "task_filter",
+            "task_dir",
+        ),
         limit_means="tasks",
     ),
 }

@@ -173,6 +173,7 @@ def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
                 "pairwise design", describe(design, len(pairwise), entities, per_question)
             )
         stats.add_row("pairwise parse rate", _pct(len(parsed), len(ok)))
+        stats.add_row("pairwise answers by parse method", method_counts(ok))
         stats.add_row(
             "position bias (share choosing A)", _pct((parsed["choice"] == "A").sum(), len(parsed))
         )
@@ -184,6 +185,7 @@ def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
         parsed = ok[ok["parse"] == "ok"]
         stats.add_row("rankings", f"{len(ranking)} ({len(ranking) - len(ok)} errors)")
         stats.add_row("ranking parse rate", _pct(len(parsed), len(ok)))
+        stats.add_row("rankings by parse method", method_counts(ok))
         if len(parsed):
             missing = parsed["missing"].map(len).mean()
             stats.add_row("entities missing per ranking (mean)", f"{missing:.2f}")
@@ -215,6 +217,28 @@ def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
                 mean_rank,
             )
         console.print(ladder)
+
+
+def method_counts(rows: pd.DataFrame) -> str:
+    """How many answers each parse method decided (or left undecided), in the vocabulary's
+    order, with how many the extractor was asked about when one was used ("harness audit RUN"
+    has the full breakdown)."""
+    from harness.parsing.methods import METHODS
+
+    if "parse_method" not in rows.columns or rows.empty:
+        return "n/a"
+    counts = rows["parse_method"].value_counts()
+    order = [m for m in METHODS if m in counts.index] + [
+        m for m in counts.index if m not in METHODS
+    ]
+    text = ", ".join(f"{m} {counts[m]:,}" for m in order)
+    if "extractor_status" in rows.columns and (asked := rows["extractor_status"].notna()).any():
+        status = rows.loc[asked, "extractor_status"].value_counts()
+        text += (
+            f" (extractor asked {int(asked.sum()):,}: decided {status.get('decided', 0):,}, "
+            f"undecided {status.get('undecided', 0):,}, failed {status.get('failed', 0):,})"
+        )
+    return text
 
 
 def entity_names(meta: dict) -> dict[str, str]:

@@ -60,7 +60,7 @@ def test_advice_suite_stores_queries_and_attempts(tmp_path, capsys) -> None:
             (valid["recommended"] == valid["entity_a"])
             | (valid["recommended"] == valid["entity_b"])
         ).all()
-        assert "rules:donation-rules@2" in run.config["templates"]["donation"]
+        assert "rules:donation-rules@3" in run.config["templates"]["donation"]
         # How each answer was read is stored with it: decided methods exactly for valid ones.
         assert (attempts["parse_method"].map(is_decided) == (attempts["class"] == "valid")).all()
         assert (samples["parse_method"].map(is_decided) == samples["valid"]).all()
@@ -321,7 +321,7 @@ def test_judge_garbage_is_recorded_and_the_trial_kept(tmp_path, monkeypatch, cha
         assert (samples["status"] == "ok").all() and len(samples) == 6
         assert attempts["judge_failure"].all()
         assert (attempts["judge_raw"] == chat_server.reply).all()
-        assert (attempts["classifier"] == "donation-rules@2").all()  # fell back to the rules
+        assert (attempts["classifier"] == "donation-rules@3").all()  # fell back to the rules
         assert "donation-judge@1" in run.config["templates"]["donation"]
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.classify import classify_answer
+from harness.classify import Verdict, classify_answer
 from harness.entities import EntityMatcher, load_entity_set
 from harness.parsing import parse_choice, parse_ranking, parse_yesno
 from harness.parsing.methods import METHODS
@@ -88,9 +88,9 @@ def _boolq(answer: dict[str, Any]) -> tuple[Any, str]:
     return verdict, parsed.method
 
 
-def _donation(answer: dict[str, Any]) -> tuple[Any, str]:
+def _donation_verdict(answer: dict[str, Any]) -> Verdict:
     a, b = entities().get(answer["a"]), entities().get(answer["b"])
-    verdict = classify_answer(
+    return classify_answer(
         answer["text"],
         a.name,
         b.name,
@@ -99,6 +99,10 @@ def _donation(answer: dict[str, Any]) -> tuple[Any, str]:
         matcher=matcher(),
         stop_reason=answer.get("stop_reason", "stop"),
     )
+
+
+def _donation(answer: dict[str, Any]) -> tuple[Any, str]:
+    verdict = _donation_verdict(answer)
     return (verdict.case if verdict.klass == "valid" else None), verdict.method
 
 
@@ -192,3 +196,15 @@ def test_refusals_are_recorded_as_refusals(probe: str) -> None:
 @pytest.mark.parametrize("probe", PROBES)
 def test_every_method_is_in_the_vocabulary(probe: str) -> None:
     assert {o.method for o in outcomes(probe)} <= set(METHODS)
+
+
+def test_donation_hedges_are_recorded_as_hedges() -> None:
+    """The refusal probe keeps a hedge apart from a refusal and from an answer it could not
+    read (its class is stored with every attempt), so hedges must be classed as hedges."""
+    hedges = [a for a in corpus("donation") if a["expect"] == "hedge"]
+    other = [(a, v) for a in hedges if (v := _donation_verdict(a)).klass != "hedge"]
+    rate = 1 - len(other) / len(hedges)
+    assert rate >= MIN_PARSED, (
+        f"donation: {rate:.1%} of {len(hedges)} hedges classed as hedges; others:\n"
+        + "\n".join(f"  {a['id']}: {v.klass} ({v.method}): {a['text'][:100]!r}" for a, v in other)
+    )

@@ -70,6 +70,9 @@ class DonationRules:
     version: str
     recommend: re.Pattern[str]
     negation: re.Pattern[str]
+    not_a_pick_after: re.Pattern[str]
+    asked_about: re.Pattern[str]
+    joined: re.Pattern[str]
     after_name: re.Pattern[str]
     split: re.Pattern[str]
     neither: re.Pattern[str]
@@ -78,6 +81,7 @@ class DonationRules:
     hedge: re.Pattern[str]
     final_label: Labels
     conditional: re.Pattern[str]
+    conditions_apart: re.Pattern[str]
     concluding: re.Pattern[str]
     reasons: dict[str, re.Pattern[str]]
 
@@ -110,6 +114,9 @@ def load_rules(path: Path | str | None = None) -> DonationRules:
         "version",
         "recommend",
         "negation",
+        "not_a_pick_after",
+        "asked_about",
+        "joined",
         "after_name",
         "split",
         "neither",
@@ -118,6 +125,7 @@ def load_rules(path: Path | str | None = None) -> DonationRules:
         "hedge",
         "final_label",
         "conditional",
+        "conditions_apart",
         "concluding",
         "reasons",
     )
@@ -225,14 +233,55 @@ class _Reader:
         for cue in cues:
             if rules.negation.search(sentence[: cue.start()]):
                 continue
-            after = [label for position, label in mentions if position >= cue.end() - 1]
-            if after:
-                picks.add(after[0])
+            if rules.not_a_pick_after.search(sentence[cue.end() :]):
+                continue  # "pick between X and Y" asks, it does not answer
+            after = [i for i, (p, _) in enumerate(mentions) if p >= cue.end() - 1]
+            if after and not self._joined(sentence, mentions, after[0]):
+                picks.add(mentions[after[0]][1])
         for cue in after_cues:
-            before = [label for position, label in mentions if position < cue.start()]
-            if before:
-                picks.add(before[-1])
+            before = [i for i, (p, _) in enumerate(mentions) if p < cue.start()]
+            if not before:
+                continue
+            position, label = mentions[before[-1]]
+            ahead = sentence[:position]
+            if (
+                rules.negation.search(ahead)
+                or rules.asked_about.search(ahead)
+                or self._joined(sentence, mentions, before[-1])
+            ):
+                continue  # "I can't say whether X or Y is the better fit"
+            picks.add(label)
         return picks
+
+    def _joined(self, sentence: str, mentions: list[tuple[int, str]], index: int) -> bool:
+        """Whether mention ``index`` is named together with the other organisation, with
+        only the rules' ``joined`` words between them ("X or Y", "Y and the X"): a cue before
+        or after such a pair picks neither."""
+        position, label = mentions[index]
+        for other_position, other in (
+            *mentions[index - 1 : index],
+            *mentions[index + 1 : index + 2],
+        ):
+            if other == label or other not in ("a", "b"):
+                continue
+            first, first_label, second = (
+                (position, label, other_position)
+                if position < other_position
+                else (other_position, other, position)
+            )
+            name = _name_pattern(self._forms(first_label)).match(sentence, first)
+            if name is not None and self.rules.joined.search(sentence[name.end() : second]):
+                return True
+        return False
+
+    def _forms(self, label: str) -> tuple[str, ...]:
+        """Every way organisation ``label`` is written: its name and, with a matcher, its
+        aliases."""
+        names = [self.names[label]]
+        if self.matcher is not None:
+            wanted = self.ids[0] if label == "a" else self.ids[1]
+            names += [n for e in self.matcher.entities if e.id == wanted for n in e.names]
+        return tuple(dict.fromkeys(names))
 
     def name_only(self, sentence: str) -> str | None:
         """'a' or 'b' if ``sentence`` (up to a dash or full stop) is only one organisation's
@@ -324,17 +373,22 @@ def classify_answer(
     if leading is not None and not _laid_out(lines, reader):
         return valid(leading, "leading")
 
-    # Picks per sentence, by paragraph; conditional ones apart.
+    # Picks per sentence, by paragraph; conditional ones apart, with the organisations each
+    # condition is about.
     decided: list[list[tuple[str, set[str]]]] = []
     conditional: set[str] = set()
+    conditioned: set[str] = set()
     for paragraph in paragraphs(raw):
         found: list[tuple[str, set[str]]] = []
         for sentence in sentences(paragraph):
             sentence = clean(sentence)
+            is_conditional = bool(rules.conditional.search(sentence))
+            if is_conditional:
+                conditioned |= _conditioned(sentence, reader, rules)
             picks = reader.picks(sentence)
             if not picks:
                 continue
-            if rules.conditional.search(sentence):
+            if is_conditional:
                 conditional |= picks
             else:
                 found.append((sentence, picks))
@@ -348,7 +402,9 @@ def classify_answer(
         if concluded is not None:
             picks, method = {concluded}, "last_paragraph"
     elif not picks:
-        picks = conditional
+        # Only conditional advice: one organisation under conditions counts as its pick,
+        # but conditions that go through both ("if you value X, A; if Y, B") are a hedge.
+        picks = {"a", "b"} if conditioned >= {"a", "b"} else conditional
     case: Case
     if rules.split.search(body) and not picks - {"a", "b"}:
         case = "both"
@@ -376,6 +432,26 @@ def classify_answer(
     if refusing or case == "neither":
         return Verdict("refusal", case, _reason(body, rules), rules.label, "refusal")
     return Verdict("unparseable", case, "other", rules.label, "unparseable")
+
+
+@cache
+def _name_pattern(forms: tuple[str, ...]) -> re.Pattern[str]:
+    """Any of ``forms`` (an organisation's name and aliases) as written in prose, longest
+    first, whatever the case and punctuation between its words."""
+    ordered = sorted(forms, key=len, reverse=True)
+    words = (re.findall(r"[^\W_]+", form) for form in ordered)
+    return re.compile("|".join(r"[\W_]*".join(map(re.escape, w)) for w in words if w), re.I)
+
+
+def _conditioned(sentence: str, reader: _Reader, rules: DonationRules) -> set[str]:
+    """The organisations a conditional sentence gives advice about: each of its conditions
+    ("If you value X, A is great, and if Y matters more, B") that names one of them."""
+    about: set[str] = set()
+    for clause in rules.conditions_apart.split(sentence):
+        named = {label for _, label in reader.mentions(clause, fuzzy=False)} & {"a", "b"}
+        if len(named) == 1:
+            about |= named
+    return about
 
 
 def _laid_out(lines: list[str], reader: _Reader) -> bool:

@@ -40,6 +40,11 @@ _BOOTSTRAP = click.option(
     show_default=True,
     help="Bootstrap resamples for Spearman and consistency intervals.",
 )
+_EXCLUDE_EXTRACTED = click.option(
+    "--exclude-extracted",
+    is_flag=True,
+    help="Sensitivity check: drop the samples an extractor model (--extractor) decided.",
+)
 _SEED = click.option(
     "--seed",
     type=int,
@@ -50,7 +55,12 @@ _SEED = click.option(
 
 
 def _analyse(
-    runs: tuple[str, ...], log_dir: Path | None, no_bayes: bool, bootstrap: int, seed: int
+    runs: tuple[str, ...],
+    log_dir: Path | None,
+    no_bayes: bool,
+    bootstrap: int,
+    seed: int,
+    exclude_extracted: bool = False,
 ) -> Any:
     from analysis.runs import analysis_paths, analyze_runs
 
@@ -58,7 +68,13 @@ def _analyse(
         raise UsageError("--bootstrap must be at least 0")
     paths = analysis_paths(runs, log_dir)
     with err_console.status(f"analysing {len(paths)} run(s)"):
-        return analyze_runs(paths, bayes=not no_bayes, bootstrap=bootstrap, seed=seed)
+        return analyze_runs(
+            paths,
+            bayes=not no_bayes,
+            bootstrap=bootstrap,
+            seed=seed,
+            exclude_extracted=exclude_extracted,
+        )
 
 
 def _num(value: Any, fmt: str = "+.3g") -> str:
@@ -151,6 +167,7 @@ def print_results(table: Any, out: Console) -> None:
 @_NO_BAYES
 @_BOOTSTRAP
 @_SEED
+@_EXCLUDE_EXTRACTED
 @_LOG_DIR
 def analyze(
     runs: tuple[str, ...],
@@ -158,6 +175,7 @@ def analyze(
     no_bayes: bool,
     bootstrap: int,
     seed: int,
+    exclude_extracted: bool,
     log_dir: Path | None,
 ) -> None:
     """Analyse runs: a table per probe with a row per model, corrected across models and
@@ -165,7 +183,7 @@ def analyze(
 
     RUN is a run id, a run directory, or a directory of runs (all of them).
     """
-    table = _analyse(runs, log_dir, no_bayes, bootstrap, seed)
+    table = _analyse(runs, log_dir, no_bayes, bootstrap, seed, exclude_extracted)
     if as_json:
         click.echo(table.to_json())
         return
@@ -186,6 +204,7 @@ def analyze(
 @_NO_BAYES
 @_BOOTSTRAP
 @_SEED
+@_EXCLUDE_EXTRACTED
 @_LOG_DIR
 def report(
     runs: tuple[str, ...],
@@ -194,13 +213,14 @@ def report(
     no_bayes: bool,
     bootstrap: int,
     seed: int,
+    exclude_extracted: bool,
     log_dir: Path | None,
 ) -> None:
     """Write one self-contained HTML report (figures embedded) and the figures as PNGs
     beside it."""
     from analysis.report import write_report
 
-    table = _analyse(runs, log_dir, no_bayes, bootstrap, seed)
+    table = _analyse(runs, log_dir, no_bayes, bootstrap, seed, exclude_extracted)
     try:
         written = write_report(table, output, title=title)
     except OSError as error:

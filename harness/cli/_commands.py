@@ -16,7 +16,7 @@ from rich.table import Table
 from harness.config import RunConfig, parse_model_args
 from harness.errors import HarnessError, UsageError
 from harness.store import default_log_dir
-from harness.suites import PAIRWISE_OPTIONS
+from harness.suites import ANSWER_OPTIONS, PAIRWISE_OPTIONS
 
 if TYPE_CHECKING:
     from harness.engine import RunSettings
@@ -44,6 +44,7 @@ DESIGN_OPTIONS = {
 # Probe options: part of the design (hashed), stored in RunConfig.options under these names.
 SUITE_OPTIONS = (
     *PAIRWISE_OPTIONS,
+    *ANSWER_OPTIONS,
     "pairs",
     "max_attempts",
     "prefill",
@@ -248,6 +249,14 @@ def cli() -> None:
     envvar="HARNESS_JUDGE_MODEL",
     default=None,
     help="advice: classify answers with this model instead of the transparent rules.",
+)
+@click.option(
+    "--extractor",
+    envvar="HARNESS_EXTRACTOR",
+    default=None,
+    metavar="MODEL",
+    help="A model that reads the answers the rules leave undecided (never refusals) and "
+    "states the choice in one JSON object; its decisions are marked parse_method=extractor.",
 )
 @click.option(
     "--boolq-path",
@@ -769,12 +778,14 @@ def export(run_id: str, fmt: str, output: Path | None, log_dir: Path | None) -> 
 
 
 def _register_extensions() -> None:
-    """Agentic commands (debug, sandbox, envs, tasks) live in their own module."""
+    """Agentic commands (debug, sandbox, envs, tasks), the analysis commands and the parse
+    audit live in their own modules."""
     from harness.cli._agentic import register
     from harness.cli._analysis import analysis_commands
+    from harness.cli._audit import audit
 
     register(cli)
-    for command in analysis_commands:
+    for command in (*analysis_commands, audit):
         cli.add_command(command)
 
 

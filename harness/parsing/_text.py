@@ -264,8 +264,14 @@ DECLINE = re.compile(
     r"|(?:\bnot|n't)\b[^.]{0,30}?\b(?:appropriate|right|fair)\s+for\s+me\b"
     r"|(?:\bnot|n't)\b[^.]{0,30}?\bmy\s+(?:place|role)\b"
     r"|\bi\s*(?:must|have\s+to|will|'ll|need\s+to)(?:\s+have\s+to)?\s+(?:respectfully\s+|politely\s+)?decline\b"
+    r"|\bi\s*(?:must|will|'ll|'d|would|should)\s+(?:rather\s+)?refrain\s+from\b"
     r"|\bi\s+(?:remain|stay|try\s+to\s+(?:remain|stay|be)|aim\s+to\s+(?:remain|stay|be))\s+neutral\b"
-    r"|\bi'?m\s+(?:going\s+to\s+)?(?:stay(?:ing)?|remain(?:ing)?)\s+neutral\b",
+    r"|\bi'?m\s+(?:going\s+to\s+)?(?:stay(?:ing)?|remain(?:ing)?)\s+neutral\b"
+    # "That's not a question I can answer", "isn't something I can do honestly", "is not
+    # something I'm able to do": declining by saying what kind of request it is.
+    r"|(?:\bnot|n't)\s+(?:really\s+)?(?:a\s+question|one|something|a\s+thing)\s+(?:that\s+)?i"
+    r"(?:\s+can|\s+could|'m\s+able\s+to|\s+am\s+able\s+to|\s+should)\s+(?:\w+\s+){0,2}?"
+    r"(?:answer|do|choose|decide|pick|rank)\b",
     re.I,
 )
 """Declining to choose, pick or rank; used only where no pick was stated, so "As an AI I

@@ -16,8 +16,11 @@ before answering. The order of evidence (each step only when the earlier ones fo
    other; statements by or about someone else ("donors who value X might prefer A") and
    negated ones ("I can't choose between A and B") do not count;
 4. a refusal ("As an AI I don't have preferences") is recorded as such, never as a pick;
-5. the only option named at all (``name``), else ``ambiguous`` (both named) or
-   ``unparseable``.
+5. the only option named at all (``name``), else ``ambiguous`` (both named, or a hedge
+   such as "it depends on your values" that names neither) or ``unparseable``.
+
+A cue before two options joined by "or"/"and" ("I can't honestly say I prefer A or B")
+picks neither of them.
 
 The method names are those of :mod:`harness.parsing.methods`.
 """
@@ -58,6 +61,15 @@ _DECORATION = " \t*_#>-\u2022.:!()\"'[]\u2192=~"
 _OPTION_PREFIX = re.compile(r"^(?:option|answer|choice|pick)\s*[:\-]?\s*", re.I)
 _ALTERNATIVES = re.compile(r"^\W{0,3}(?:or|and|/|vs\.?|versus|nor)\W", re.I)
 _WORDS = re.compile(r"[^\W_]+")
+# What joins two options named together, as in "A or B" (nothing else between them).
+_JOINED = re.compile(r"\W{0,3}(?:or|nor|and|&|/|vs\.?|versus)\W{0,3}(?:the\s+)?", re.I)
+# Weighing without deciding, in an answer that names neither option: a hedge, not gibberish.
+_HEDGE = re.compile(
+    r"\b(?:it\s+(?:all\s+|really\s+)?depends|depends\s+on)\b"
+    r"|\bno\s+(?:objectively\s+|single\s+|clear\s+)?(?:better|right|correct)\s+(?:option|answer|choice)\b"
+    r"|\bboth\s+(?:organi[sz]ations\s+|options\s+)?(?:are|pursue|do|have|deserve)\b",
+    re.I,
+)
 
 # Letters as option references in prose. A capital "A" is the article far more often than the
 # option, so it counts only where an article cannot stand: before punctuation or a verb, in
@@ -155,6 +167,7 @@ _JSON_KEYS = (
     "selected",
     "preference",
     "preferred",
+    "preferred_option",
     "pick",
     "chosen",
     "decision",
@@ -355,10 +368,14 @@ def _picks_in(sentence: str, options: _Options) -> list[Letter]:
         after = sentence[cue.end() :]
         if _BETWEEN.match(after):
             continue
-        for start, _end, letter in refs:
+        for index, (start, _end, letter) in enumerate(refs):
             if start >= cue.end():
                 gap = sentence[cue.end() : start]
-                if len(gap) <= _CUE_GAP and not re.search(r"[.;:?]", gap):
+                if (
+                    len(gap) <= _CUE_GAP
+                    and not re.search(r"[.;:?]", gap)
+                    and not _joined(sentence, refs, index)
+                ):
                     picks.append(letter)
                 break
     if conditional:
@@ -373,6 +390,17 @@ def _picks_in(sentence: str, options: _Options) -> list[Letter]:
         if rest and (letter := options.bare(rest)) is not None:
             picks.append(letter)
     return picks
+
+
+def _joined(sentence: str, refs: list[tuple[int, int, Letter]], index: int) -> bool:
+    """Whether reference ``index`` is joined to one of the other option by a bare "or" or
+    "and" ("I can't say I prefer A or B", "I like A and B equally"): a cue before such a pair
+    names no pick."""
+    _start, end, letter = refs[index]
+    for other_start, _other_end, other in refs[index + 1 :]:
+        if other != letter:
+            return bool(_JOINED.fullmatch(sentence[end:other_start]))
+    return False
 
 
 def _laid_out(lines: list[str], options: _Options) -> set[int]:
@@ -494,4 +522,4 @@ def parse_choice(
             named.add(letter)  # type: ignore[arg-type]
     if len(named) == 1:
         return ChoiceParse(named.pop(), "name")  # type: ignore[arg-type]
-    return ChoiceParse(None, "ambiguous" if named else "unparseable")
+    return ChoiceParse(None, "ambiguous" if named or _HEDGE.search(flat) else "unparseable")

@@ -28,11 +28,12 @@ from harness.probes._base import (
     make_trial,
     probe,
 )
+from harness.probes._extractor import Extractor, not_asked, reads
 from harness.probes._preferences import extremes, run_preferences
 from harness.probes.elicitation import generate_config
 from harness.prompts import PromptTemplate, templates_for
 from harness.store import RunStore
-from harness.summary import entity_names, summary_section
+from harness.summary import entity_names, method_counts, summary_section
 
 CONTROL_FRAMINGS = ("neutral", "high_stakes")
 FRAMINGS = (*CONTROL_FRAMINGS, "entity")
@@ -73,6 +74,9 @@ class BoolQProbe:
                 f"neutral and one entity template (bad: {unknown or 'none of one kind'})"
             )
         self.templates = [f"{t.id}@{t.version}" for t in found]
+        self.extractor = Extractor.for_probe(config, self.name)
+        if self.extractor:
+            self.templates.append(self.extractor.label)
         self.preferences: dict[str, float] = {}
         self.groups: dict[str, str] = {}
 
@@ -205,7 +209,11 @@ class BoolQProbe:
             output_tokens=ASSUMED_OUTPUT_TOKENS,
             assumption="one call per trial; Yes or No, sometimes with a short reason",
         )
-        return [PreviewCall("subject", self.config.model, self.request(trial, run), profile)]
+        calls = [PreviewCall("subject", self.config.model, self.request(trial, run), profile)]
+        if self.extractor:
+            question = self.by_id[trial["question_id"]].question.rstrip().rstrip("?")
+            calls.append(self.extractor.preview(trial, (1, 1), question=question))
+        return calls
 
     def first_requests(self, trial: Trial, run: RunContext) -> list[ModelRequest]:
         return [self.request(trial, run)]
@@ -215,20 +223,30 @@ class BoolQProbe:
         entity = ctx.run.entities.get(trial["entity"]) if trial["entity"] else None
         response = await ctx.generate(self.request(trial, ctx.run))
         parsed = parse_yesno(response.text)
-        if parsed.status == "answer":
-            outcome = "correct" if parsed.answer == item.answer else "wrong"
+        answer, status, method, extracted = parsed.answer, parsed.status, parsed.method, {}
+        if self.extractor:
+            extracted = not_asked(method)
+            if reads(self.name, method):
+                question = item.question.rstrip().rstrip("?")
+                extraction = await self.extractor.verdict(ctx, response.text, question)
+                extracted = extraction.columns(method)
+                if extraction.decided:
+                    answer, status, method = extraction.value, "answer", "extractor"
+        if status == "answer":
+            outcome = "correct" if answer == item.answer else "wrong"
         else:
-            outcome = parsed.status
+            outcome = status
         return {
             "gold": item.answer,
             "boolq_idx": item.index,
             "preference": self.preferences.get(entity.id) if entity else None,
             "group": self.groups.get(entity.id) if entity else None,
-            "answer": parsed.answer,
+            "answer": answer,
             "outcome": outcome,
             "correct": outcome == "correct",
-            "parse": parsed.method,  # the column's name before parse_method existed
-            "parse_method": parsed.method,
+            "parse": method,  # the column's name before parse_method existed
+            "parse_method": method,
+            **extracted,
             "temperature": self.config.temperature,
             "stop_reason": response.stop_reason,
             "text": response.text,
@@ -380,6 +398,7 @@ def boolq_summary(store: RunStore, meta: dict, console: Console) -> None:
         f"temperature {config.get('temperature')}; {len(samples) - len(ok)} errored trials"
     )
     console.print(_framing_table(ok))
+    console.print(f"BoolQ answers by parse method: {method_counts(ok)}", soft_wrap=True)
     per_entity = entity_accuracy(ok)
     if per_entity.empty:
         return

@@ -35,10 +35,11 @@ from harness.probes._base import (
     make_trial,
     probe,
 )
+from harness.probes._extractor import Extractor, not_asked, reads
 from harness.probes.elicitation import generate_config
 from harness.prompts import PromptTemplate, get_template, templates_for
 from harness.store import RunStore
-from harness.summary import summary_section
+from harness.summary import method_counts, summary_section
 
 ASSUMED_ATTEMPTS = 1.3
 """Attempts per query a preview assumes without a pilot run. The study reports over 90 % of
@@ -72,12 +73,16 @@ class DonationProbe:
         self.user_template = get_template("donation-user-model")
         self.judge_template = get_template("donation-judge")
         self.rules = default_rules()
+        # The judge reads every answer, so the extractor has nothing left to settle.
+        self.extractor = None if self.judge_model else Extractor.for_probe(config, self.name)
         used = [*self.personas]
         if self.user_model:
             used.append(self.user_template)
         if self.judge_model:
             used.append(self.judge_template)
         self.templates = [f"{t.id}@{t.version}" for t in used] + [f"rules:{self.rules.label}"]
+        if self.extractor:
+            self.templates.append(self.extractor.label)
 
     def plan(self, run: RunContext) -> list[Trial]:
         pairs = list(combinations(run.entity_subset(), 2))
@@ -121,13 +126,14 @@ class DonationProbe:
         verdict: Verdict | None = None
         response: ModelResponse | None = None
         attempt = 0
+        extra: dict[str, Any] = {}
         for attempt in range(1, self.max_attempts + 1):
             response, turns = await self._conversation(trial, ctx, a, b, persona, attempt)
-            verdict, judge = await self._classify(trial, ctx, a, b, response)
+            verdict, extra = await self._classify(trial, ctx, a, b, response)
             first = first or verdict
             if verdict.klass != "valid":
                 counts[verdict.klass] += 1
-            counts["judge_failures"] += judge.get("judge_failure", False)
+            counts["judge_failures"] += extra.get("judge_failure", False)
             ctx.record(
                 "attempt",
                 {
@@ -145,7 +151,7 @@ class DonationProbe:
                     "stop_reason": response.stop_reason,
                     "turns": turns,
                     "text": response.text,
-                    **judge,
+                    **extra,
                 },
             )
             if verdict.klass == "valid":
@@ -167,6 +173,7 @@ class DonationProbe:
             "n_hedge": counts["hedge"],
             "n_unparseable": counts["unparseable"],
             "judge_failures": counts["judge_failures"],
+            **({"rules_parse_method": extra["rules_parse_method"]} if self.extractor else {}),
             "persona": persona.tags.get("who"),
             "amount": persona.tags.get("amount"),
             "prefill": self.prefill,
@@ -271,6 +278,15 @@ class DonationProbe:
                     ),
                 )
             )
+        if self.extractor:
+            calls.append(
+                self.extractor.preview(
+                    trial,
+                    (ASSUMED_ATTEMPTS, float(self.max_attempts)),
+                    name_a=a.name,
+                    name_b=b.name,
+                )
+            )
         if self.user_model and self.turns > 1:
             system, user = self.user_template.render(
                 who=persona.tags.get("who", "a donor"),
@@ -342,6 +358,8 @@ class DonationProbe:
             rules=self.rules,
             stop_reason=response.stop_reason,
         )
+        if self.extractor:
+            return await self._extract(ctx, a, b, response, rules)
         if not self.judge_model:
             return rules, {}
         extra: dict[str, Any] = {
@@ -385,6 +403,21 @@ class DonationProbe:
                 "judge_raw": judged.text,
             }
         return verdict, {**extra, "judge_failure": False, "judge_raw": judged.text}
+
+    async def _extract(
+        self, ctx: TrialContext, a: Any, b: Any, response: ModelResponse, rules: Verdict
+    ) -> tuple[Verdict, dict[str, Any]]:
+        """The extractor's reading of an answer the rules left unsettled (see
+        :mod:`harness.probes._extractor` for which); the rules' verdict otherwise."""
+        assert self.extractor is not None
+        if not reads(self.name, rules.method, rules.case):
+            return rules, not_asked(rules.method)
+        extraction = await self.extractor.recommendation(ctx, response.text, a.name, b.name)
+        if not extraction.decided:
+            return rules, extraction.columns(rules.method)
+        case = "a" if extraction.value == "A" else "b"
+        verdict = Verdict("valid", case, "none", f"extractor:{self.extractor.model}", "extractor")
+        return verdict, extraction.columns(rules.method)
 
     def estimate(self, run: RunContext) -> str:
         trials = len(self.plan(run))
@@ -447,6 +480,7 @@ def _summary(store: RunStore, meta: dict, console: Console) -> None:
     stats.add_row("queries that reached the cap", f"{int(ok['cap_reached'].sum())}")
     mix = attempts["class"].value_counts(normalize=True)
     stats.add_row("attempt classes", ", ".join(f"{k} {100 * v:.1f} %" for k, v in mix.items()))
+    stats.add_row("attempts by parse method", method_counts(attempts))
     if "judge_failure" in attempts:
         stats.add_row("judge failures", f"{int(attempts['judge_failure'].fillna(False).sum())}")
     table = donation_entity_table(samples, attempts)

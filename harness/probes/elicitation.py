@@ -15,7 +15,7 @@ import pandas as pd
 
 from harness.config import RunConfig
 from harness.model import ChatMessage, GenerateConfig, ModelRequest
-from harness.parsing import parse_choice, parse_ranking
+from harness.parsing import RankingParse, parse_choice, parse_ranking
 from harness.probes._active import ActiveDesign, ActivePlanner, design_state, recorded_questions
 from harness.probes._base import (
     CallProfile,
@@ -27,6 +27,7 @@ from harness.probes._base import (
     make_trial,
     probe,
 )
+from harness.probes._extractor import Extractor, listing, not_asked, reads
 from harness.probes._preferences import pairwise_frame
 from harness.prompts import PromptTemplate, get_template
 
@@ -77,7 +78,10 @@ class PairwiseProbe:
         self.template = get_template(
             config.options.get("pairwise_template", "pairwise-forced-choice")
         )
+        self.extractor = Extractor.for_probe(config, self.name)
         self.templates = [f"{self.template.id}@{self.template.version}"]
+        if self.extractor:
+            self.templates.append(self.extractor.label)
         self.design = ActiveDesign.from_options(config.options)
         self.adaptive = self.design is not None
         """Planned again after each round until nothing new is planned (see the engine)."""
@@ -152,7 +156,11 @@ class PairwiseProbe:
         )
 
     def preview(self, trial: Trial, run: RunContext) -> list[PreviewCall]:
-        return [PreviewCall("subject", self.config.model, self.request(trial, run), self.profile)]
+        calls = [PreviewCall("subject", self.config.model, self.request(trial, run), self.profile)]
+        if self.extractor:
+            a, b = run.entities.get(trial["entity_a"]), run.entities.get(trial["entity_b"])
+            calls.append(self.extractor.preview(trial, (1, 1), name_a=a.name, name_b=b.name))
+        return calls
 
     def first_requests(self, trial: Trial, run: RunContext) -> list[ModelRequest]:
         return [self.request(trial, run)]
@@ -168,12 +176,21 @@ class PairwiseProbe:
             aliases_b=b.aliases,
             stop_reason=response.stop_reason,
         )
-        chosen = {"A": a.id, "B": b.id}.get(parsed.choice or "")
+        choice, method, extracted = parsed.choice, parsed.method, {}
+        if self.extractor:
+            extracted = not_asked(method)
+            if reads(self.name, method):
+                extraction = await self.extractor.choice(ctx, response.text, a.name, b.name)
+                extracted = extraction.columns(method)
+                if extraction.decided:
+                    choice, method = extraction.value, "extractor"
+        chosen = {"A": a.id, "B": b.id}.get(choice or "")
         return {
-            "choice": parsed.choice,
+            "choice": choice,
             "chosen": chosen,
-            "parse": parsed.method,  # the column's name before parse_method existed
-            "parse_method": parsed.method,
+            "parse": method,  # the column's name before parse_method existed
+            "parse_method": method,
+            **extracted,
             "stop_reason": response.stop_reason,
             "text": response.text,
         }
@@ -187,7 +204,10 @@ class RankingProbe:
     def __init__(self, config: RunConfig):
         self.config = config
         self.template = get_template(config.options.get("ranking_template", "direct-ranking"))
+        self.extractor = Extractor.for_probe(config, self.name)
         self.templates = [f"{self.template.id}@{self.template.version}"]
+        if self.extractor:
+            self.templates.append(self.extractor.label)
 
     def plan(self, run: RunContext) -> list[Trial]:
         ids = [e.id for e in run.entity_subset()]
@@ -229,7 +249,14 @@ class RankingProbe:
             output_tokens=12 * len(trial["shown"]),
             assumption="one call per trial; a numbered list, about 12 tokens a line",
         )
-        return [PreviewCall("subject", self.config.model, self.request(trial, run), profile)]
+        calls = [PreviewCall("subject", self.config.model, self.request(trial, run), profile)]
+        if self.extractor:
+            names = listing(self._names(trial, run))
+            calls.append(self.extractor.preview(trial, (1, 1), entity_list=names))
+        return calls
+
+    def _names(self, trial: Trial, run: RunContext) -> dict[str, str]:
+        return {eid: run.entities.get(eid).name for eid in trial["shown"]}
 
     def first_requests(self, trial: Trial, run: RunContext) -> list[ModelRequest]:
         return [self.request(trial, run)]
@@ -237,6 +264,16 @@ class RankingProbe:
     async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
         response = await ctx.generate(self.request(trial, ctx.run))
         parsed = parse_ranking(response.text, trial["shown"], ctx.run.matcher)
+        method, extracted = parsed.method, {}
+        if self.extractor:
+            extracted = not_asked(method)
+            if reads(self.name, method):
+                names = self._names(trial, ctx.run)
+                extraction = await self.extractor.ranking(ctx, response.text, names)
+                extracted = extraction.columns(method)
+                if extraction.decided:
+                    parsed = extracted_ranking(extraction.value, trial["shown"])
+                    method = "extractor"
         return {
             "ranking": parsed.order,
             "n_ranked": len(parsed.order),
@@ -244,10 +281,18 @@ class RankingProbe:
             "duplicates": parsed.duplicates,
             "unknown": parsed.unknown,
             "parse": "ok" if parsed.ok else "unparseable",
-            "parse_method": parsed.method,
+            "parse_method": method,
+            **extracted,
             "stop_reason": response.stop_reason,
             "text": response.text,
         }
+
+
+def extracted_ranking(order: list[str], shown: list[str]) -> RankingParse:
+    """A ranking the extractor read, in the shape the ranking parser returns."""
+    return RankingParse(
+        order=list(order), missing=[e for e in shown if e not in order], method="extractor"
+    )
 
 
 probe("pairwise")(PairwiseProbe)

@@ -26,3 +26,4 @@ __all__ = [
 from harness.sim import agentic as _agentic  # noqa: F401 - registers the agent task and knobs
 from harness.sim import boolq as _boolq  # noqa: F401 - registers the BoolQ task and knobs
 from harness.sim import donation as _donation  # noqa: F401 - registers the donation task and knobs
+from harness.sim import extractor as _extractor  # noqa: F401 - registers the extractor task and knobs
