@@ -81,6 +81,11 @@ class Budget:
             for budget in reversed(chain):
                 budget._lock.release()
 
+    async def acquire(self, amount: float) -> None:
+        """:meth:`reserve`, awaitable: what :class:`MeteredModel` calls, so that a budget held
+        elsewhere (one for a whole cluster of workers) can answer over the network."""
+        self.reserve(amount)
+
     def settle(self, reserved: float, cost: float) -> None:
         """A call finished: release its reservation and add what it actually cost."""
         for budget in self._chain():
@@ -156,7 +161,7 @@ class MeteredModel:
         hold = 0.0
         if self.budget is not None and self.budget.capped:
             hold = reservation_for(self.name, request, self.default_output).cost(self.price)
-            self.budget.reserve(hold)
+            await self.budget.acquire(hold)
         try:
             response = await self.inner.generate(request)
         except BaseException:
