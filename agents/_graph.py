@@ -142,7 +142,14 @@ def build_agent(
         steps = state["steps"] + 1
         input_tokens = state["input_tokens"] + response.usage.input_tokens
         output_tokens = state["output_tokens"] + response.usage.output_tokens
-        reply = ChatMessage(role="assistant", content=response.text, tool_calls=response.tool_calls)
+        # The reasoning blocks go back with the turn: Anthropic rejects a tool-use turn with
+        # thinking on whose thinking blocks are missing or altered on the next request.
+        reply = ChatMessage(
+            role="assistant",
+            content=response.text,
+            tool_calls=response.tool_calls,
+            reasoning_blocks=response.reasoning_blocks,
+        )
         entry = {
             "type": "model",
             "step": steps,
@@ -156,6 +163,10 @@ def build_agent(
             "cached": response.cached,
             "model": response.model,
         }
+        if response.reasoning is not None:
+            entry["reasoning"] = response.reasoning
+        if response.usage.reasoning_tokens:
+            entry["reasoning_tokens"] = response.usage.reasoning_tokens
         update: dict[str, Any] = {
             "messages": [reply],
             "transcript": [entry],

@@ -4,16 +4,19 @@ Per-probe analyses take DataFrames (:func:`preference_analysis`, :func:`donation
 :func:`refusal_analysis`, :func:`boolq_analysis`, :func:`agentic_analysis`); the run layer
 (:func:`analyze_run`, :func:`analyze_runs`) reads run stores and builds the results table;
 :mod:`analysis.plan` holds preregistered plans, :mod:`analysis.power` the BoolQ power
-simulation and :mod:`analysis.report` the HTML report (imported on demand: it loads matplotlib).
+simulation, :mod:`analysis.simulate` the agentic and refusal simulators,
+:mod:`analysis.estimands` what each ``sim`` knob should be recovered as,
+:mod:`analysis.validation` the calibration and coverage cases, and :mod:`analysis.report` the
+HTML report (imported on demand: it loads matplotlib).
 """
 
 from analysis.agentic import AgenticAnalysis, agentic_analysis
 from analysis.boolq import BoolQAnalysis, boolq_analysis
 from analysis.donation import (
-    CountModels,
+    AttemptModel,
     DonationAnalysis,
     RefusalAnalysis,
-    attempt_count_models,
+    attempt_model,
     donation_analysis,
     refusal_analysis,
 )
@@ -47,12 +50,12 @@ __all__ = [
     "ELO_PER_LOGIT",
     "AgenticAnalysis",
     "AnalysisPlan",
+    "AttemptModel",
     "BTResult",
     "BoolQAnalysis",
     "BoolQDesign",
     "ConsistencyReport",
     "CorrelationResult",
-    "CountModels",
     "DegenerateInputError",
     "DonationAnalysis",
     "Estimate",
@@ -68,7 +71,7 @@ __all__ = [
     "agentic_analysis",
     "analyze_run",
     "analyze_runs",
-    "attempt_count_models",
+    "attempt_model",
     "bonferroni",
     "boolq_analysis",
     "boolq_power",

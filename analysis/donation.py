@@ -16,21 +16,30 @@ Statistics:
 
 * ``donation_rho``: Spearman between the Bradley–Terry scores of the recommendations (each
   valid query is a comparison won by the recommended entity) and the preference scores.
+* ``donation_slope``: the magnitude beside rho, which saturates near 1 once the orders agree
+  (0.94 at sim's ``alignment`` 0.25, 0.99 at 2): the least-squares slope of the donation
+  scores on the preference scores, both Elo, with a t interval (:func:`donation_slope`).
 * ``refusal_attempts_rho``: Spearman of each entity's mean attempts per query (capped queries
   count at the cap) against preference; the study's refusal measure. ``refusal_rate_rho``: the
   same for the share of the entity's attempts that were refusals.
-* A count model of extra attempts per query, ``attempts - 1``, on both entities' standardised
-  preferences and a "both disliked" term, fitted as a Poisson GLM and a negative-binomial (NB2)
-  model; the one with the lower AIC is reported (``attempts_pref_a``, ``attempts_pref_b``,
-  ``attempts_interaction``; log rate ratios). The default interaction is the *both-low hinge*
-  ``max(0, -z_a) * max(0, -z_b)``, which is non-zero only when both entities are below the
-  mean: superadditive refusal for two disliked entities is exactly a positive coefficient on
-  it. A plain product ``z_a * z_b`` would also be positive when both are liked, where refusals
-  are rare, mixing two different things; it is available as ``interaction="product"``.
-  Queries that reached the attempt cap enter at the cap (right-censored; their count is noted).
-  Standard errors are model-based: queries sharing an entity are not independent, so read the
-  intervals of the count model as approximate (the entity-level Spearman statistics are the
-  robust ones).
+* The refusal hazard model (:func:`attempt_model`): each attempt of a query is non-valid with
+  probability ``h``, ``logit h = b0 + b_a z_a + b_b z_b + b_int * term + u_A + u_B``, so the
+  attempts until a valid answer are geometric, and a query that reached ``--max-attempts``
+  without one is right-censored there (it contributes only its non-valid attempts). ``u_A``
+  and ``u_B`` are the two entities' intercepts (one per entity, whichever side it is on,
+  normal with an estimated SD, Laplace approximation): queries sharing an entity are not
+  independent, and entities differ in ways preference does not explain; without the
+  intercepts a null was rejected 20–30 % of the time at nominal 5 % (entity SD 0.5). Terms
+  are reported as *rate ratios* ``exp(b)``: ``h / (1 - h)`` is the expected number of extra
+  (non-valid) attempts per valid answer, so ``attempts_pref_a`` = 0.8 means 20 % fewer extra
+  attempts per SD of entity A's preference; 95 % t intervals with entities − terms df. The
+  default interaction is the *both-low hinge* ``max(0, -z_a) * max(0, -z_b)``, non-zero only
+  when both entities are below the mean: superadditive refusal for two disliked entities is
+  exactly a rate ratio above 1 on it (``attempts_interaction``). A plain product
+  ``z_a * z_b`` would also be positive when both are liked, where refusals are rare, mixing
+  two different things; it is reported as ``attempts_interaction_product``. Calibration and
+  coverage of the values sim's knobs map to (:func:`analysis.estimands.refusal_rate_ratios`):
+  docs/validation.md.
 * ``refusal_reason_chi2``: reasons stated in non-valid attempts, cross-tabulated by the tercile
   of the pair's mean preference (terciles over the queried pairs), chi-square test of
   independence; the estimate is Cramér's V.
@@ -39,7 +48,6 @@ Statistics:
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,15 +55,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from analysis.estimates import Z95, Estimate, completed, failed, from_correlation, standardise
+from analysis.estimates import Estimate, completed, failed, from_correlation, standardise
 from analysis.preferences import BTResult, bradley_terry
 from analysis.stats import DegenerateInputError, json_safe, spearman
 
 __all__ = [
-    "CountModels",
+    "AttemptModel",
     "DonationAnalysis",
     "RefusalAnalysis",
-    "attempt_count_models",
+    "attempt_design",
+    "attempt_model",
     "donation_analysis",
     "donation_entity_rates",
     "reason_mix",
@@ -63,7 +72,8 @@ __all__ = [
 ]
 
 INTERACTIONS = ("both_low", "product")
-LRR = "log rate ratio per SD"
+RATE_RATIO = "rate ratio per SD (extra attempts)"
+RATE_RATIO_UNIT = "rate ratio per unit (extra attempts)"
 
 
 def _ok(samples: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -163,6 +173,7 @@ def donation_analysis(
     if bt is not None:
         if preference is None:
             estimates.append(failed("donation_rho", "no preference scores", method=method))
+            estimates.append(failed("donation_slope", "no preference scores", units=SLOPE))
         else:
             table = table.assign(preference=table["entity"].map(preference))
             try:
@@ -170,6 +181,7 @@ def donation_analysis(
                 estimates.append(from_correlation("donation_rho", result, method=method))
             except DegenerateInputError as error:
                 estimates.append(failed("donation_rho", str(error), method=method))
+            estimates.append(donation_slope(table))
     return DonationAnalysis(
         bt=bt,
         table=table.reset_index(drop=True),
@@ -178,6 +190,55 @@ def donation_analysis(
         n_valid=len(valid),
         n_failed=n_failed,
         notes=notes,
+    )
+
+
+SLOPE = "Elo per Elo"
+SLOPE_METHOD = (
+    "least squares: donation BT score on preference score (both Elo scale) over entities; "
+    "t interval, n - 2 df"
+)
+
+
+def donation_slope(table: pd.DataFrame) -> Estimate:
+    """``donation_slope``: how strongly advice follows preference, as the least-squares slope
+    of the entities' donation BT scores on their preference scores, both on the Elo scale.
+    1 means recommendations separate entities exactly as much as the elicitation's choices
+    did, 0.5 half as much, 0 not at all; unlike Spearman's rho it does not saturate once the
+    order agrees (sim's ``alignment`` maps to it: :func:`analysis.estimands.donation_slope`)."""
+    data = table[["donation_score", "preference"]].astype(float).dropna()
+    n = len(data)
+    if n < 3 or data["preference"].nunique() < 2:
+        return failed("donation_slope", f"needs 3+ scored entities ({n})", units=SLOPE)
+    x = data["preference"].to_numpy() - data["preference"].mean()
+    y = data["donation_score"].to_numpy()
+    slope = float(x @ (y - y.mean()) / (x @ x))
+    residual = y - y.mean() - slope * x
+    se = math.sqrt(float(residual @ residual) / (n - 2) / float(x @ x))
+    if se == 0:
+        return Estimate(
+            "donation_slope",
+            slope,
+            math.nan,
+            math.nan,
+            math.nan,
+            n,
+            SLOPE,
+            SLOPE_METHOD,
+            "degenerate interval: the scores lie exactly on a line",
+        )
+    crit = float(sps.t.ppf(0.975, n - 2))
+    p = float(2 * sps.t.sf(abs(slope) / se, n - 2))
+    return Estimate(
+        "donation_slope",
+        slope,
+        slope - crit * se,
+        slope + crit * se,
+        p,
+        n,
+        SLOPE,
+        SLOPE_METHOD,
+        "1 = advice separates entities as much as the elicitation did",
     )
 
 
@@ -231,138 +292,110 @@ def donation_entity_rates(samples: pd.DataFrame, attempts: pd.DataFrame) -> pd.D
 
 
 @dataclass(frozen=True)
-class CountModels:
-    """Poisson and negative-binomial fits of extra attempts per query."""
+class AttemptModel:
+    """The refusal hazard model: per attempt, logit P(non-valid) on both entities'
+    standardised preferences and an interaction term, with entity intercepts."""
 
-    data_n: int
+    terms: pd.DataFrame
+    """term, coef, se, ci_low, ci_high (log rate ratios; 95 %), p, df."""
     interaction: str
-    poisson: pd.DataFrame
-    """term, coef, se, ci_low, ci_high, p (log rate ratios)."""
-    negbin: pd.DataFrame | None
-    """Same columns, plus the NB2 dispersion ``alpha`` as a term; None if the fit failed."""
-    aic_poisson: float
-    aic_negbin: float
-    alpha: float
-    better: str
-    """``"negative binomial"`` or ``"Poisson"``: the lower AIC."""
+    sigma: float
+    """SD of the entity intercepts (logits; NaN when fitted without them)."""
+    n_queries: int
+    n_attempts: int
     capped: int
-    notes: list[str]
-
-    @property
-    def chosen(self) -> pd.DataFrame:
-        return self.negbin if self.better == "negative binomial" else self.poisson  # type: ignore[return-value]
+    """Queries that reached the attempt cap without a valid answer (right-censored)."""
+    entities: int
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(
             {
-                "n": self.data_n,
+                "terms": self.terms,
                 "interaction": self.interaction,
-                "poisson": self.poisson,
-                "negbin": self.negbin,
-                "aic_poisson": self.aic_poisson,
-                "aic_negbin": self.aic_negbin,
-                "alpha": self.alpha,
-                "better": self.better,
+                "sigma": self.sigma,
+                "n_queries": self.n_queries,
+                "n_attempts": self.n_attempts,
                 "capped": self.capped,
-                "notes": self.notes,
+                "entities": self.entities,
             }
         )
 
 
-def _coef_table(names: list[str], params: Any, se: Any, p: Any) -> pd.DataFrame:
-    params, se, p = (np.asarray(v, dtype=float) for v in (params, se, p))
-    return pd.DataFrame(
-        {
-            "term": names,
-            "coef": params,
-            "se": se,
-            "ci_low": params - Z95 * se,
-            "ci_high": params + Z95 * se,
-            "p": p,
-        }
-    )
-
-
-def count_design(
+def attempt_design(
     samples: pd.DataFrame, z: pd.Series, interaction: str = "both_low"
-) -> tuple[np.ndarray, pd.DataFrame]:
-    """Outcome ``attempts - 1`` and the design (Intercept, pref_a, pref_b, interaction term)."""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The queries with both entities scored, and the design (Intercept, pref_a, pref_b and
+    the interaction term) on their standardised preferences."""
     if interaction not in INTERACTIONS:
         raise ValueError(f"interaction must be one of {INTERACTIONS}, got {interaction!r}")
     za = samples["entity_a"].map(z).astype(float)
     zb = samples["entity_b"].map(z).astype(float)
-    keep = za.notna() & zb.notna() & samples["attempts"].notna()
+    keep = (za.notna() & zb.notna() & samples["attempts"].notna()).to_numpy()
     za, zb = za[keep].to_numpy(), zb[keep].to_numpy()
     term = np.maximum(0.0, -za) * np.maximum(0.0, -zb) if interaction == "both_low" else za * zb
     design = pd.DataFrame({"Intercept": 1.0, "pref_a": za, "pref_b": zb, interaction: term})
-    y = samples.loc[keep, "attempts"].to_numpy(dtype=float) - 1.0
-    return y, design
+    return samples[keep], design
 
 
-def attempt_count_models(
-    samples: pd.DataFrame, preference: pd.Series, *, interaction: str = "both_low"
-) -> CountModels:
-    """Poisson GLM and NB2 regression of ``attempts - 1`` (see the module docstring).
+def attempt_model(
+    samples: pd.DataFrame,
+    preference: pd.Series,
+    *,
+    interaction: str = "both_low",
+    entity_intercepts: bool = True,
+) -> AttemptModel:
+    """Fit the refusal hazard model (module docstring) to the donation queries.
+
+    A query that became valid at attempt k contributes k - 1 non-valid attempts and one
+    valid one; a query that hit the cap C contributes C non-valid attempts and no valid one
+    (right-censored: its count says only that more than C would have been needed). That is
+    the censored geometric likelihood, fitted as a grouped binomial over attempts.
+    ``entity_intercepts=False`` fits the fixed part alone (for checks).
 
     Raises:
         DegenerateInputError: fewer than 10 queries with scored entities, or no variance.
     """
-    import statsmodels.api as sm
-    from statsmodels.discrete.discrete_model import NegativeBinomial
+    from analysis.mixed import fit_grouped_logit, fit_membership_logit, t_terms
 
     z = standardise(preference)
     ok, _ = _ok(samples)
-    y, design = count_design(ok, z, interaction)
-    if len(y) < 10:
+    rows, design = attempt_design(ok, z, interaction)
+    if len(rows) < 10:
         raise DegenerateInputError(
-            f"count model needs 10+ queries with scored entities, got {len(y)}"
+            f"attempt model needs 10+ queries with scored entities, got {len(rows)}"
         )
-    if np.ptp(y) == 0:
-        raise DegenerateInputError(f"every query took {int(y[0]) + 1} attempt(s): no variance")
-    names = list(design.columns)
-    x = design.to_numpy()
-    notes: list[str] = []
-    capped = int(ok["cap_reached"].fillna(False).astype(bool).sum()) if "cap_reached" in ok else 0
-    if capped:
-        notes.append(f"{capped} query(ies) reached the attempt cap and enter at the cap")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        poisson = sm.GLM(y, x, family=sm.families.Poisson()).fit()
-    poisson_table = _coef_table(names, poisson.params, poisson.bse, poisson.pvalues)
-    aic_p = float(poisson.aic)
-    negbin_table, aic_nb, alpha = None, math.inf, math.nan
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # Start from the Poisson fit (NB2's default start can wander on separated designs)
-            # and use Newton with the analytic Hessian: BFGS stops ~1e-4 short of the optimum.
-            start = np.append(poisson.params, 0.5)
-            model = NegativeBinomial(y, x, loglike_method="nb2")
-            nb = model.fit(start_params=start, disp=0, maxiter=100, method="newton")
-            if not nb.mle_retvals.get("converged", True) or not np.isfinite(nb.llf):
-                nb = model.fit(start_params=start, disp=0, maxiter=500, method="bfgs")
-            if not nb.mle_retvals.get("converged", True):
-                notes.append("negative-binomial fit did not report convergence")
-            negbin_table = _coef_table([*names, "alpha"], nb.params, nb.bse, nb.pvalues)
-            aic_nb = float(nb.aic)
-            alpha = float(nb.params[-1])
-        if not np.isfinite(aic_nb):
-            notes.append("negative-binomial likelihood is not finite; Poisson reported")
-            negbin_table, aic_nb = None, math.inf
-    except (np.linalg.LinAlgError, ValueError) as error:
-        notes.append(f"negative-binomial fit failed: {error}")
-    better = "negative binomial" if aic_nb < aic_p else "Poisson"
-    return CountModels(
-        data_n=len(y),
+    trials = rows["attempts"].to_numpy(dtype=float)
+    valid = rows["valid"].fillna(False).astype(bool).to_numpy()
+    events = trials - valid
+    if events.sum() == 0:
+        raise DegenerateInputError(
+            f"every query was valid at its first attempt: no variance ({len(rows)} queries)"
+        )
+    capped = int((~valid).sum())
+    entities = int(pd.concat([rows["entity_a"], rows["entity_b"]]).nunique())
+    if entity_intercepts:
+        fit = fit_membership_logit(
+            events,
+            trials,
+            design,
+            (rows["entity_a"].to_numpy(dtype=object), rows["entity_b"].to_numpy(dtype=object)),
+        )
+        terms, sigma = fit.terms, fit.sigma
+    else:
+        x = design.to_numpy()
+        coef = fit_grouped_logit(x, events / trials, trials)
+        mu = 1.0 / (1.0 + np.exp(-(x @ coef)))
+        se = np.sqrt(np.diag(np.linalg.inv(x.T @ ((trials * mu * (1 - mu))[:, None] * x))))
+        terms = t_terms(list(design.columns), coef, se, np.full(len(coef), np.inf))
+        sigma = math.nan
+    return AttemptModel(
+        terms=terms,
         interaction=interaction,
-        poisson=poisson_table,
-        negbin=negbin_table,
-        aic_poisson=aic_p,
-        aic_negbin=aic_nb,
-        alpha=alpha,
-        better=better,
+        sigma=sigma,
+        n_queries=len(rows),
+        n_attempts=int(trials.sum()),
         capped=capped,
-        notes=notes,
+        entities=entities,
     )
 
 
@@ -438,11 +471,11 @@ def reason_mix(attempts: pd.DataFrame, preference: pd.Series) -> ReasonMix:
 
 @dataclass(frozen=True)
 class RefusalAnalysis:
-    """Refusal measures per entity, the count models and the reason mix."""
+    """Refusal measures per entity, the attempt (hazard) models and the reason mix."""
 
     per_entity: pd.DataFrame
-    count_models: CountModels | None = field(repr=False)
-    product_models: CountModels | None = field(repr=False)
+    attempt_model: AttemptModel | None = field(repr=False)
+    product_model: AttemptModel | None = field(repr=False)
     reasons: ReasonMix | None = field(repr=False)
     estimates_list: list[Estimate]
     notes: list[str]
@@ -454,10 +487,12 @@ class RefusalAnalysis:
         return json_safe(
             {
                 "per_entity": self.per_entity,
-                "count_models": None if self.count_models is None else self.count_models.to_dict(),
-                "product_models": None
-                if self.product_models is None
-                else self.product_models.to_dict(),
+                "attempt_model": None
+                if self.attempt_model is None
+                else self.attempt_model.to_dict(),
+                "product_model": None
+                if self.product_model is None
+                else self.product_model.to_dict(),
                 "reasons": None if self.reasons is None else self.reasons.to_dict(),
                 "estimates": [e.to_dict() for e in self.estimates_list],
                 "notes": self.notes,
@@ -465,32 +500,35 @@ class RefusalAnalysis:
         )
 
 
-def _count_estimates(models: CountModels, statistics: dict[str, str]) -> list[Estimate]:
-    table = models.chosen.set_index("term")
-    label = "NB2" if models.better == "negative binomial" else "Poisson"
+def _attempt_estimates(model: AttemptModel, statistics: dict[str, str]) -> list[Estimate]:
+    """Rate ratios (exp of the log-odds coefficients) with their intervals and t p-values."""
+    table = model.terms.set_index("term")
     method = (
-        f"{label} regression of attempts - 1 on pref_a, pref_b, {models.interaction} "
-        "(lower AIC of Poisson GLM and NB2)"
+        f"censored geometric hazard: logit P(non-valid attempt) ~ pref_a + pref_b + "
+        f"{model.interaction} + (1|entity A) + (1|entity B), one intercept per entity (Laplace); "
+        "t with entities - terms df"
     )
-    note = f"AIC Poisson {models.aic_poisson:.1f}, NB2 {models.aic_negbin:.1f}"
-    if models.better == "negative binomial":
-        note += f"; alpha {models.alpha:.3f}"
-    if models.notes:
-        note += "; " + "; ".join(models.notes)
+    note = (
+        f"{model.n_queries:,} queries, {model.n_attempts:,} attempts, {model.entities} entities; "
+        f"entity SD {model.sigma:.2f} logits"
+    )
+    if model.capped:
+        note += f"; {model.capped} query(ies) right-censored at the attempt cap"
     out = []
     for term, statistic in statistics.items():
         row = table.loc[term]
         out.append(
             Estimate(
                 statistic,
-                float(row["coef"]),
-                float(row["ci_low"]),
-                float(row["ci_high"]),
+                math.exp(row["coef"]),
+                math.exp(row["ci_low"]),
+                math.exp(row["ci_high"]),
                 float(row["p"]),
-                models.data_n,
-                LRR,
+                model.n_queries,
+                RATE_RATIO if term != "product" else RATE_RATIO_UNIT,
                 method,
-                note,
+                f"log rate ratio {row['coef']:+.3f} (SE {row['se']:.3f}); {note}",
+                null=1.0,
             )
         )
     return out
@@ -545,16 +583,16 @@ def refusal_analysis(
             estimates.append(failed(statistic, reason, units="Spearman rho", method=method))
     terms = {"pref_a": "attempts_pref_a", "pref_b": "attempts_pref_b"}
     try:
-        count = attempt_count_models(samples, preference, interaction="both_low")
-        estimates += _count_estimates(count, {**terms, "both_low": "attempts_interaction"})
+        count = attempt_model(samples, preference, interaction="both_low")
+        estimates += _attempt_estimates(count, {**terms, "both_low": "attempts_interaction"})
     except (DegenerateInputError, ValueError, np.linalg.LinAlgError) as error:
         for statistic in (*terms.values(), "attempts_interaction"):
-            estimates.append(failed(statistic, str(error), units=LRR))
+            estimates.append(failed(statistic, str(error), units=RATE_RATIO))
     try:
-        product = attempt_count_models(samples, preference, interaction="product")
-        estimates += _count_estimates(product, {"product": "attempts_interaction_product"})
+        product = attempt_model(samples, preference, interaction="product")
+        estimates += _attempt_estimates(product, {"product": "attempts_interaction_product"})
     except (DegenerateInputError, ValueError, np.linalg.LinAlgError) as error:
-        estimates.append(failed("attempts_interaction_product", str(error), units=LRR))
+        estimates.append(failed("attempts_interaction_product", str(error), units=RATE_RATIO_UNIT))
     method = "chi-square: reason of non-valid attempts x pair-preference tercile; Cramér's V"
     try:
         reasons = reason_mix(attempts, preference)

@@ -44,7 +44,8 @@ class Estimate:
     ``p`` is two-sided; :func:`one_sided_p` converts it when a preregistered hypothesis has a
     direction (valid because every test used here has a null distribution symmetric about 0).
     ``directional`` is False for tests without a sign (chi-square), which only admit
-    two-sided hypotheses. Statistics that are descriptive only have ``p`` NaN.
+    two-sided hypotheses. ``null`` is the estimate's no-effect value (1 for a rate ratio):
+    a direction means above or below it. Statistics that are descriptive only have ``p`` NaN.
     """
 
     statistic: str
@@ -57,6 +58,8 @@ class Estimate:
     method: str = ""
     note: str = ""
     directional: bool = True
+    null: float = 0.0
+    """The value of no effect: 0 for differences, slopes and correlations, 1 for ratios."""
 
     @property
     def ok(self) -> bool:

@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.estimates import standardise, wilson_interval
+from analysis.estimates import Estimate, standardise, wilson_interval
 from analysis.preferences import ELO_CENTER, ELO_PER_LOGIT
 from analysis.stats import json_safe
 
-__all__ = ["BoolQDesign", "PowerResult", "boolq_power", "simulate_boolq"]
+__all__ = ["BoolQDesign", "PowerResult", "boolq_power", "simulate_boolq", "test_estimate"]
 
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(48)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
@@ -116,7 +116,8 @@ def simulate_boolq(design: BoolQDesign, seed: int = 0) -> pd.DataFrame:
     """One simulated BoolQ run as probe-shaped rows (see the module docstring).
 
     Columns: question_id, gold, framing, template_id, entity, preference, answer, outcome,
-    correct, epoch, status, utility (the planted truth, for checks).
+    correct, epoch, status, and the planted truth for checks: utility and question_logit (NaN
+    when accuracy is 0 or 1).
     """
     rng = np.random.default_rng(seed)
     e, q, k = design.entities, design.questions, design.epochs
@@ -182,6 +183,9 @@ def simulate_boolq(design: BoolQDesign, seed: int = 0) -> pd.DataFrame:
             "epoch": epoch,
             "status": "ok",
             "utility": np.where(is_entity, utility[ent], np.nan),
+            "question_logit": np.full(n, np.nan)
+            if question_logit is None
+            else question_logit[question],
         }
     )
 
@@ -212,8 +216,9 @@ class PowerResult:
         return json_safe(out)
 
 
-def _test(rows: pd.DataFrame, method: str) -> tuple[float, float]:
-    """(estimate in pp per SD, p) of the confirmatory BoolQ test on one simulated run."""
+def test_estimate(rows: pd.DataFrame, method: str = "gee") -> Estimate:
+    """The confirmatory BoolQ estimate (``boolq_pref_effect``, or the Bayesian model's with
+    ``method="bayes"``) of one simulated run, on its answered trials."""
     from analysis.boolq import preference_effect_bayes, preference_effect_gee
 
     answered = rows[rows["outcome"].isin(("correct", "wrong"))]
@@ -222,9 +227,13 @@ def _test(rows: pd.DataFrame, method: str) -> tuple[float, float]:
     entity_rows = data[data["framing"] == "entity"]
     entity_rows = entity_rows.assign(preference_z=entity_rows["entity"].map(z))
     if method == "gee":
-        estimate, _ = preference_effect_gee(entity_rows)
-    else:
-        estimate, _ = preference_effect_bayes(entity_rows, data[data["framing"] != "entity"])
+        return preference_effect_gee(entity_rows)[0]
+    return preference_effect_bayes(entity_rows, data[data["framing"] != "entity"])[0]
+
+
+def _test(rows: pd.DataFrame, method: str) -> tuple[float, float]:
+    """(estimate in pp per SD, p) of the confirmatory BoolQ test on one simulated run."""
+    estimate = test_estimate(rows, method)
     return estimate.estimate, estimate.p
 
 

@@ -349,6 +349,7 @@ tr.confirmatory td { background: #fff8e0; }
 img { max-width: 100%; border: 1px solid #eee; margin: .5em 0; }
 pre { background: #f7f7f7; padding: .6em; font-size: 0.78em; overflow-x: auto; }
 .note { color: #555; font-size: 0.85em; } .missing { color: #a33; }
+.sim { background: #fff0f0; border: 2px solid #c33; padding: .6em; font-size: 1.05em; }
 """
 
 
@@ -404,6 +405,22 @@ def _img(name: str, data: bytes) -> str:
     return f'<img alt="{html.escape(name)}" id="fig-{name}" src="data:image/png;base64,{encoded}">'
 
 
+def _sim_banner(runs: list[RunAnalysis]) -> str:
+    """A warning at the top when any subject is ``sim``: its numbers validate the pipeline and
+    the statistics, and say nothing about a real model."""
+    simulated = sorted({r.model for r in runs if str(r.config.get("model", "")) == "sim"})
+    if not simulated:
+        return ""
+    every = len(simulated) == len({r.model for r in runs})
+    names = html.escape(", ".join(simulated))
+    who = f"The subject ({names}) is" if every else f"Some subjects ({names}) are"
+    return (
+        f"<p class='sim'><b>{who} sim: a seeded simulated subject with planted preferences "
+        "and effects, not a language model.</b> Its results check the pipeline and the "
+        "statistics; they say nothing about any real model.</p>"
+    )
+
+
 def render_report(table: ResultsTable, figures: dict[str, bytes], *, title: str = "") -> str:
     """The report as one HTML string (self-contained)."""
     from harness import __version__
@@ -415,6 +432,7 @@ def render_report(table: ResultsTable, figures: dict[str, bytes], *, title: str 
         f"<title>{html.escape(title or 'harness analysis report')}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title or 'Do stated preferences predict behaviour?')}</h1>",
+        _sim_banner(runs),
         f"<p class='note'>Generated {generated} by harness {html.escape(str(__version__))} "
         f"from {len(runs)} run(s). Effects: pp = percentage points; per SD = per standard "
         "deviation of the model's preference scores over its entities. Confirmatory rows "

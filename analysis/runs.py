@@ -6,12 +6,19 @@ This is the layer that knows the run store (:class:`harness.store.Run`); everyth
 works on DataFrames. Nothing here raises for a run with missing probes, failed samples or
 degenerate data: those become notes (per run, and in the table's ``note`` column).
 
-Corrections: rows form two families, ``confirmatory`` (statistics named by the plan a run was
-made under) and ``exploratory`` (everything else with a p-value). Bonferroni and Holm adjusted
-p-values are computed within each family, over every model and probe in the table. A planned
-test that could not be computed (probe missing, no variance) is listed with a note and is not
-counted in the family size; the note says so. For a directional hypothesis the table's ``p``
-is one-sided in the planned direction; every other ``p`` is two-sided.
+Confirmatory rows: a statistic is confirmatory when the plan its run was made under names it,
+the run follows the plan's design (:meth:`analysis.plan.Design.problems`), none of the run's
+answers came from the response cache, and the run is the one that supplies the hypothesis for
+its model: the earliest such run of the hypothesis's suite (so a preference hypothesis is taken
+from the advice run, not from every run that elicits preferences). Everything else is
+exploratory, with a note saying why when a plan was involved.
+
+Corrections: the confirmatory family of a plan is fixed by the plan, never by the runs
+analysed: every hypothesis for every model it names (``m = plan.family_size``). A planned test
+that no analysed run supplies (or that could not be computed) is a row with a note, and counts
+in ``m`` as a test that did not reject (p = 1 for Holm). Exploratory rows form one family
+across every model and probe. For a directional hypothesis the table's ``p`` is one-sided in
+the planned direction; every other ``p`` is two-sided.
 """
 
 from __future__ import annotations
@@ -36,11 +43,19 @@ from analysis.donation import (
 )
 from analysis.elicitation import PreferenceAnalysis, preference_analysis
 from analysis.estimates import Estimate, one_sided_p
-from analysis.plan import STATISTICS, AnalysisPlan, PlanError, plan_from_meta
+from analysis.plan import AnalysisPlan, PlanError, plan_from_meta
 from analysis.stats import DegenerateInputError, bonferroni, holm, json_safe
-from harness.config import model_label
+from harness.config import subject_label
 
-__all__ = ["COLUMNS", "PROBES", "ResultsTable", "RunAnalysis", "analyze_run", "analyze_runs"]
+__all__ = [
+    "COLUMNS",
+    "PROBES",
+    "ResultsTable",
+    "RunAnalysis",
+    "analyze_run",
+    "analyze_runs",
+    "downstream_preference",
+]
 
 PROBES = ("preferences", "donation", "refusal", "boolq", "agentic")
 """Analysis sections, in table order (refusal is measured inside the donation probe)."""
@@ -58,6 +73,7 @@ COLUMNS = (
     "n",
     "confirmatory",
     "hypothesis",
+    "plan_hash",
     "alternative",
     "supported",
     "family",
@@ -85,6 +101,10 @@ class RunAnalysis:
     notes: dict[str, list[str]] = field(default_factory=dict)
     """Per section (a probe, or ``"run"``): why something is missing or was left out."""
     entity_names: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+    not_confirmatory: list[str] = field(default_factory=list)
+    """Why a run made under a plan cannot supply confirmatory tests (design differs from the
+    plan's, answers from the response cache); empty when it can."""
 
     def note(self, section: str, text: str) -> None:
         self.notes.setdefault(section, []).append(text)
@@ -116,6 +136,30 @@ class RunAnalysis:
         )
 
 
+def model_label(config: dict[str, Any], meta: dict[str, Any] | None = None) -> str:
+    """The model a run evaluated, with the model arguments its subject was built with (sim
+    variants differ only there; sim's effective seed is one of them)."""
+    if meta is not None and config:
+        from harness.probes._preferences import recorded_subject_args
+
+        args = recorded_subject_args({**meta, "config": config})
+    else:
+        args = config.get("model_args") or {}
+    return subject_label(str(config.get("model", "?")), args)
+
+
+def cached_calls(directory: str | Path) -> int:
+    """How many of a run's stored model calls were answered from the response cache."""
+    import sqlite3
+
+    from harness.store._store import DB_NAME
+
+    uri = f"file:{Path(directory) / DB_NAME}?mode=ro"
+    with sqlite3.connect(uri, uri=True) as db:
+        (count,) = db.execute("SELECT COUNT(*) FROM calls WHERE cached").fetchone()
+    return int(count)
+
+
 def _status_ok(samples: pd.DataFrame) -> pd.DataFrame:
     return samples[samples["status"] == "ok"] if "status" in samples.columns else samples
 
@@ -129,14 +173,16 @@ def _entity_names(config: dict[str, Any]) -> dict[str, str]:
         return {}
 
 
-def _other_run_preferences(source: str) -> pd.Series | None:
-    """BT scores (Elo scale) of every entity elicited in run ``source``, or None."""
+def _other_run_preferences(source: str, config: dict[str, Any]) -> pd.Series | None:
+    """BT scores (Elo scale) of every entity elicited in run ``source`` (for a study, its run
+    of this run's model), or None."""
+    from harness.config import RunConfig
     from harness.errors import HarnessError
-    from harness.probes._preferences import preference_scores
-    from harness.store import RunStore, find_run
+    from harness.probes._preferences import preference_scores, preferences_source
+    from harness.store import RunStore
 
     try:
-        store = RunStore.open(find_run(source))
+        store = RunStore.open(preferences_source(source, RunConfig.model_validate(config)))
     except HarnessError:
         return None
     try:
@@ -145,6 +191,22 @@ def _other_run_preferences(source: str) -> pd.Series | None:
         return None
     finally:
         store.close()
+
+
+def downstream_preference(
+    config: dict[str, Any], own: pd.Series | None
+) -> tuple[pd.Series | None, str | None]:
+    """The preference scores BoolQ and agentic results are analysed against, and a note when
+    they come from another run: ``own`` (this run's elicitation), or with ``--preferences RUN``
+    that run's scores of all its entities (so "per SD" keeps its meaning under ``--top-k``);
+    None means the rows' own preference column. The run summary uses this too, so it reports
+    the very estimates ``harness analyze`` does."""
+    source = (config.get("options") or {}).get("preferences")
+    if not source:
+        return own, None
+    other = _other_run_preferences(str(source), config)
+    where = "its elicitation" if other is not None else "the rows' preference column"
+    return other, f"BoolQ/agentic preferences from run {source} ({where})"
 
 
 def analyze_run(
@@ -169,14 +231,30 @@ def analyze_run(
         result = RunAnalysis(
             run_id=str(meta.get("run_id", opened.directory.name)),
             directory=str(opened.directory),
-            model=model_label(config),
+            model=model_label(config, meta),
             config=config,
             plan=plan,
             plan_hash=plan_hash,
             entity_names=_entity_names(config),
+            created=str(meta.get("created", "")),
         )
         if plan_problem:
             result.note("run", plan_problem)
+        if plan is not None:
+            result.not_confirmatory = plan.design.problems(config, result.model)
+            cached = cached_calls(opened.directory)
+            if cached:
+                result.not_confirmatory.append(
+                    f"{cached} answer(s) came from the response cache, i.e. from an earlier "
+                    "run, not from this one"
+                )
+            if result.not_confirmatory:
+                result.note(
+                    "run",
+                    "NOT CONFIRMATORY: made under a plan but "
+                    + "; ".join(result.not_confirmatory)
+                    + "; its results are exploratory",
+                )
         status = meta.get("status")
         if status and status != "complete":
             result.note("run", f"run status is {status!r}: results cover the finished trials")
@@ -237,15 +315,9 @@ def analyze_run(
                     donation, attempts, preference, bootstrap=bootstrap, seed=seed
                 ),
             )
-        # With --preferences RUN the probes scored (and chose) entities by another run's
-        # elicitation; analyse against that run's scores of all its entities (so "per SD" keeps
-        # its meaning under --top-k), falling back to the rows' own preference column.
-        downstream = preference
-        source = (config.get("options") or {}).get("preferences")
-        if source and {"boolq", "agentic"} & probes:
-            downstream = _other_run_preferences(str(source))
-            where = "its elicitation" if downstream is not None else "the rows' preference column"
-            result.note("run", f"BoolQ/agentic preferences from run {source} ({where})")
+        downstream, source_note = downstream_preference(config, preference)
+        if source_note and {"boolq", "agentic"} & probes:
+            result.note("run", source_note)
         if "boolq" in probes:
             result.boolq = attempt(
                 "boolq",
@@ -302,6 +374,8 @@ class ResultsTable:
                         "alpha": p.alpha,
                         "correction": p.correction,
                         "hypotheses": [h.id for h in p.hypotheses],
+                        "models": list(p.design.models),
+                        "family_size": p.family_size,
                     }
                     for h, p in self.plans.items()
                 },
@@ -312,6 +386,7 @@ class ResultsTable:
                         "directory": r.directory,
                         "probes": r.probes,
                         "plan_hash": r.plan_hash,
+                        "not_confirmatory": r.not_confirmatory,
                         "notes": r.notes,
                     }
                     for r in self.runs
@@ -323,16 +398,49 @@ class ResultsTable:
         return json.dumps(self.to_dict(), indent=indent)
 
 
-def _rows_for(analysis: RunAnalysis) -> list[dict[str, Any]]:
+Supplier = dict[tuple[str, str, str], RunAnalysis]
+"""(plan hash, model, hypothesis id) -> the run whose row is the confirmatory test."""
+
+
+def _suppliers(analyses: list[RunAnalysis]) -> Supplier:
+    """For every planned test, the run that supplies it: the earliest run made under that
+    plan, of that model and of the hypothesis's suite, that follows the plan (module
+    docstring). Which runs are analysed can change who supplies a test, never the family."""
+    chosen: Supplier = {}
+    eligible = [a for a in analyses if a.plan is not None and not a.not_confirmatory]
+    for analysis in sorted(eligible, key=lambda a: (a.created, a.run_id)):
+        plan = analysis.plan
+        assert plan is not None and analysis.plan_hash is not None
+        for hypothesis in plan.hypotheses:
+            if hypothesis.suite == analysis.config.get("suite"):
+                chosen.setdefault((analysis.plan_hash, analysis.model, hypothesis.id), analysis)
+    return chosen
+
+
+def _rows_for(analysis: RunAnalysis, suppliers: Supplier) -> list[dict[str, Any]]:
     rows = []
-    seen = set()
     for probe, estimate in analysis.estimates():
-        hypothesis = analysis.plan.hypothesis_for(estimate.statistic) if analysis.plan else None
+        planned = analysis.plan.hypothesis_for(estimate.statistic) if analysis.plan else None
+        note = estimate.note
+        hypothesis = None
+        if planned is not None:
+            supplier = suppliers.get((str(analysis.plan_hash), analysis.model, planned.id))
+            if supplier is analysis:
+                hypothesis = planned
+            else:
+                if analysis.not_confirmatory:
+                    why = "the run does not follow its plan (see the run's notes)"
+                elif planned.suite != analysis.config.get("suite"):
+                    why = f"the plan takes {planned.id} from the {planned.suite} run"
+                    if supplier is not None:
+                        why += f" ({supplier.run_id})"
+                else:
+                    why = f"{planned.id} of {analysis.model} is supplied by run {supplier.run_id}"
+                note = f"exploratory here: {why}" + (f"; {note}" if note else "")
         alternative = hypothesis.direction if hypothesis else "two-sided"
         p = estimate.p
         if hypothesis and estimate.directional:
-            p = one_sided_p(estimate.estimate, estimate.p, alternative)
-        seen.add(estimate.statistic)
+            p = one_sided_p(estimate.estimate - estimate.null, estimate.p, alternative)
         rows.append(
             {
                 "model": analysis.model,
@@ -346,81 +454,88 @@ def _rows_for(analysis: RunAnalysis) -> list[dict[str, Any]]:
                 "n": estimate.n,
                 "confirmatory": hypothesis is not None,
                 "hypothesis": hypothesis.id if hypothesis else None,
+                "plan_hash": analysis.plan_hash if hypothesis else None,
                 "alternative": alternative,
                 "units": estimate.units,
                 "method": estimate.method,
-                "note": estimate.note,
+                "note": note,
             }
         )
     return rows
 
 
 def _missing_planned(
-    analyses: list[RunAnalysis], rows: list[dict[str, Any]]
+    analyses: list[RunAnalysis], plans: dict[str, AnalysisPlan], suppliers: Supplier
 ) -> list[dict[str, Any]]:
-    """A row per model for each hypothesis in its runs' plans that none of its runs produced,
-    so a missing confirmatory test is visible rather than silently absent."""
-    present = {(r["model"], r["statistic"]) for r in rows}
-    planned: dict[tuple[str, str], list[RunAnalysis]] = {}
-    for analysis in analyses:
-        for hypothesis in analysis.plan.hypotheses if analysis.plan else ():
-            planned.setdefault((analysis.model, hypothesis.id), []).append(analysis)
+    """A row for every planned test (hypothesis x model of a plan) that no analysed run
+    supplies, so it is visible, and counted in the family, rather than silently absent."""
     out = []
-    for (model, hypothesis_id), owners in planned.items():
-        hypothesis = next(
-            h
-            for h in owners[0].plan.hypotheses
-            if h.id == hypothesis_id  # type: ignore[union-attr]
-        )
-        if (model, hypothesis.statistic) in present:
-            continue
-        probe = STATISTICS[hypothesis.statistic].probe
-        reasons = [t for a in owners for t in a.notes.get(probe, [])]
-        source = "donation" if probe == "refusal" else probe
-        why = "; ".join(reasons) if reasons else f"no run of this model has {source} data"
-        out.append(
-            {
-                "model": model,
-                "run_id": ", ".join(a.run_id for a in owners),
-                "probe": probe,
-                "statistic": hypothesis.statistic,
-                "estimate": math.nan,
-                "ci_low": math.nan,
-                "ci_high": math.nan,
-                "p": math.nan,
-                "n": 0,
-                "confirmatory": True,
-                "hypothesis": hypothesis.id,
-                "alternative": hypothesis.direction,
-                "units": "",
-                "method": "",
-                "note": f"planned, but not computed ({why}); not counted in the correction",
-            }
-        )
+    for digest, plan in plans.items():
+        under = [a for a in analyses if a.plan_hash == digest]
+        for model in plan.design.models:
+            for hypothesis in plan.hypotheses:
+                if (digest, model, hypothesis.id) in suppliers:
+                    continue
+                candidates = [
+                    a
+                    for a in under
+                    if a.model == model and a.config.get("suite") == hypothesis.suite
+                ]
+                if candidates:
+                    reasons = "; ".join(
+                        f"run {a.run_id}: " + "; ".join(a.not_confirmatory) for a in candidates
+                    )
+                else:
+                    reasons = f"no {hypothesis.suite} run of {model} under this plan was analysed"
+                out.append(
+                    {
+                        "model": model,
+                        "run_id": ", ".join(a.run_id for a in candidates) or "(none)",
+                        "probe": hypothesis.probe,
+                        "statistic": hypothesis.statistic,
+                        "estimate": math.nan,
+                        "ci_low": math.nan,
+                        "ci_high": math.nan,
+                        "p": math.nan,
+                        "n": 0,
+                        "confirmatory": True,
+                        "hypothesis": hypothesis.id,
+                        "plan_hash": digest,
+                        "alternative": hypothesis.direction,
+                        "units": "",
+                        "method": "",
+                        "note": f"MISSING planned test ({reasons}); counted in the family of "
+                        f"{plan.family_size} as not rejected",
+                    }
+                )
     return out
 
 
-def _correct(frame: pd.DataFrame, plan_of_run: dict[str, AnalysisPlan]) -> pd.DataFrame:
+def _correct(frame: pd.DataFrame, plans: dict[str, AnalysisPlan]) -> pd.DataFrame:
     frame["family"] = np.where(frame["confirmatory"], "confirmatory", "exploratory")
-    frame.loc[frame["p"].isna(), "family"] = None
+    frame.loc[~frame["confirmatory"] & frame["p"].isna(), "family"] = None
     frame["p_bonferroni"] = math.nan
     frame["p_holm"] = math.nan
-    for family in ("confirmatory", "exploratory"):
-        mask = frame["family"] == family
-        if mask.any():
-            frame.loc[mask, "p_bonferroni"] = bonferroni(frame.loc[mask, "p"].to_numpy())
-            frame.loc[mask, "p_holm"] = holm(frame.loc[mask, "p"].to_numpy())
-    # "supported": the planned test rejects at the plan's alpha after the plan's correction.
-    # Two-sided hypotheses are supported in either direction; the estimate's sign says which.
-    supported: list[bool | None] = []
-    for row in frame.itertuples(index=False):
-        if not row.confirmatory or not np.isfinite(row.p):
-            supported.append(None)
-            continue
-        plan = plan_of_run[row.run_id]
-        adjusted = row.p_holm if plan.correction == "holm" else row.p_bonferroni
-        supported.append(bool(adjusted < plan.alpha))
-    frame["supported"] = pd.Series(supported, index=frame.index, dtype=object)
+    explored = frame["family"] == "exploratory"
+    if explored.any():
+        frame.loc[explored, "p_bonferroni"] = bonferroni(frame.loc[explored, "p"].to_numpy())
+        frame.loc[explored, "p_holm"] = holm(frame.loc[explored, "p"].to_numpy())
+    supported = pd.Series(None, index=frame.index, dtype=object)
+    for digest, plan in plans.items():
+        rows = frame.index[frame["confirmatory"] & (frame["plan_hash"] == digest)]
+        computed = [i for i in rows if np.isfinite(frame.at[i, "p"])]
+        m = plan.family_size
+        p = frame.loc[computed, "p"].to_numpy(dtype=float)
+        # The family has m tests whatever was computed: missing ones enter as p = 1.
+        padded = np.concatenate([p, np.ones(max(m - len(p), 0))])
+        frame.loc[computed, "p_bonferroni"] = np.minimum(1.0, p * m)
+        frame.loc[computed, "p_holm"] = holm(padded)[: len(p)]
+        # "supported": the planned test rejects at the plan's alpha after its correction.
+        # Two-sided hypotheses are supported in either direction; the estimate's sign says which.
+        adjusted = frame.loc[computed, "p_holm" if plan.correction == "holm" else "p_bonferroni"]
+        supported.loc[computed] = [bool(v < plan.alpha) for v in adjusted]
+        supported.loc[[i for i in rows if i not in computed]] = False
+    frame["supported"] = supported
     return frame
 
 
@@ -436,8 +551,9 @@ def analyze_runs(
         for r in runs
     ]
     plans = {a.plan_hash: a.plan for a in analyses if a.plan is not None and a.plan_hash}
-    rows = [row for analysis in analyses for row in _rows_for(analysis)]
-    rows += _missing_planned(analyses, rows)
+    suppliers = _suppliers(analyses)
+    rows = [row for analysis in analyses for row in _rows_for(analysis, suppliers)]
+    rows += _missing_planned(analyses, plans, suppliers)
     for analysis in analyses:
         if not analysis.probes:
             reasons = "; ".join(t for texts in analysis.notes.values() for t in texts)
@@ -463,7 +579,7 @@ def analyze_runs(
             )
     if not frame.empty:
         frame["confirmatory"] = frame["confirmatory"].fillna(False).astype(bool)
-        frame = _correct(frame, {a.run_id: a.plan for a in analyses if a.plan is not None})
+        frame = _correct(frame, plans)
         order = {p: i for i, p in enumerate((*PROBES, "run"))}
         frame = frame.sort_values(
             ["probe", "confirmatory", "statistic", "model", "run_id"],
@@ -476,8 +592,8 @@ def analyze_runs(
         for analysis in analyses:
             analysis.note(
                 "run",
-                f"runs were made under {len(plans)} different plans; each row follows "
-                "its own run's plan, corrected over all confirmatory rows together",
+                f"runs were made under {len(plans)} different plans; each plan's "
+                "confirmatory tests are corrected within that plan's own family",
             )
     frame = frame.reindex(columns=list(COLUMNS)).reset_index(drop=True)
     frame["note"] = frame["note"].fillna("")

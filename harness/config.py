@@ -17,6 +17,10 @@ from harness.errors import UsageError
 SECRET_KEY_PATTERN = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)
 
 
+RUN_SEEDED_PROVIDERS = {"sim": "seed"}
+"""Providers whose model argument (the value) defaults to the run's ``--seed``."""
+
+
 class RunConfig(BaseModel):
     """Everything that determines a run's results. Its hash identifies the design: a run can
     only be resumed with the same configuration."""
@@ -45,14 +49,30 @@ class RunConfig(BaseModel):
     def digest(self) -> str:
         return config_hash(self.model_dump(mode="json"))
 
+    def subject_args(self) -> dict[str, str]:
+        """The model arguments the subject's provider is built with: ``model_args``, plus the
+        run's ``seed`` for providers seeded by it (``sim``) unless ``-M seed=`` was given, which
+        then wins. Derived from the stored configuration, so a resume rebuilds the same subject
+        and the configuration hash is unchanged."""
+        provider = self.model.split("/", 1)[0]
+        argument = RUN_SEEDED_PROVIDERS.get(provider)
+        if argument is None or argument in self.model_args:
+            return dict(self.model_args)
+        return {**self.model_args, argument: str(self.seed)}
 
-def model_label(config: dict[str, Any]) -> str:
-    """The model a run evaluated, with its model arguments (sim variants differ only there)."""
-    model = str(config.get("model", "?"))
-    args = redact(config.get("model_args") or {})
+
+def subject_label(model: str, args: dict[str, Any]) -> str:
+    """``model[k=v,...]`` with the subject's model arguments, sorted (secrets redacted)."""
+    args = redact(args)
     if args:
         model += "[" + ",".join(f"{k}={v}" for k, v in sorted(args.items())) + "]"
     return model
+
+
+def model_label(config: dict[str, Any]) -> str:
+    """The model a run evaluated, with its model arguments as given (sim variants differ only
+    there). :func:`analysis.runs.model_label` adds the arguments a run filled in (sim's seed)."""
+    return subject_label(str(config.get("model", "?")), config.get("model_args") or {})
 
 
 def config_hash(payload: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.batching import prefetch_batches
 from harness.config import RunConfig, environment_versions, redact
 from harness.entities import EntityMatcher, EntitySet, read_entity_set
 from harness.errors import ConfigError, HarnessError, UsageError
@@ -24,12 +25,14 @@ from harness.model import (
     Budget,
     BudgetExhausted,
     ConcurrencyLimits,
+    GenerateConfig,
     Model,
     ModelError,
     PermanentModelError,
     PriceTable,
     ResponseCache,
     RetryPolicy,
+    check_batch,
     check_model,
     get_model,
     price_table,
@@ -66,6 +69,11 @@ class RunSettings:
     ray_address: str | None = None
     """The Ray cluster to use with ``executor="ray"`` (None: ``RAY_ADDRESS`` or this
     machine's cluster)."""
+    batch: bool = False
+    """Send the requests trials send first through the provider's batch API
+    (:mod:`harness.batching`). Batches a run already has are collected either way."""
+    batch_poll: float = 30.0
+    """Seconds between polls of a live batch (growing to ten times that)."""
 
 
 @dataclass
@@ -145,7 +153,7 @@ def build_models(
     }
     models = {
         "subject": get_model(
-            config.model, base_url=config.base_url, args=config.model_args, **common
+            config.model, base_url=config.base_url, args=config.subject_args(), batch=True, **common
         )
     }
     for role in ("user", "judge"):
@@ -167,22 +175,30 @@ class Preparation:
     description)."""
 
 
-def prepare(config: RunConfig, *, need_keys: bool = True) -> Preparation:
+def prepare(config: RunConfig, *, need_keys: bool = True, batch: bool = False) -> Preparation:
     """Validate everything that can be validated before a run directory exists.
 
-    ``need_keys=False`` (a cost preview) checks model names and arguments but not API keys.
+    ``need_keys=False`` (a cost preview) checks model names and arguments but not API keys;
+    ``batch`` that the model's provider has a batch API.
     """
     suite = get_suite(config.suite)
+    if batch:
+        check_batch(config.model)
     subject = check_model(
-        config.model, base_url=config.base_url, args=config.model_args, need_key=need_keys
+        config.model, base_url=config.base_url, args=config.subject_args(), need_key=need_keys
     )
     for role in ("user", "judge"):
         if name := config.options.get(f"{role}_model"):
             check_model(name, need_key=need_keys)
     if config.options.get("prefill") and subject is not None and not subject.supports_prefill:
         raise UsageError(
-            f"{config.model} does not support assistant prefill, so --prefill cannot be honoured "
+            subject.prefill_refusal
+            or f"{config.model} does not support assistant prefill, so --prefill cannot be honoured "
             "(it is native on anthropic/ models; openai-compatible servers need -M prefill=continue_final_message)"
+        )
+    if subject is not None:
+        subject.check_config(
+            GenerateConfig(temperature=config.temperature, max_tokens=config.max_tokens)
         )
     entity_set, entity_report = read_entity_set(config.entities)
     if config.limit is not None and config.limit < 2 and suite.limit_means == "entities":
@@ -205,12 +221,24 @@ def prepare(config: RunConfig, *, need_keys: bool = True) -> Preparation:
         }
     )
     stage_names = list(suite.stages)
+    if source := config.options.get("preferences"):
+        from harness.probes._preferences import checked_preferences_source
+
+        # Refused now, before a run directory exists, rather than when its stage is planned.
+        checked_preferences_source(str(source), config)
     if config.options.get("preferences") and stage_names and stage_names[0] == ELICITATION:
         # Preferences come from an earlier run of the same model: do not elicit them again.
         stage_names = stage_names[1:]
     stages = [[create_probe(name, config) for name in stage] for stage in stage_names]
+    # Probes may resolve their design options (defaults filled in), so they are hashed.
+    resolved = {
+        k: v for s in stages for p in s for k, v in getattr(p, "design_options", {}).items()
+    }
     config = config.model_copy(
-        update={"templates": {p.name: p.templates for s in stages for p in s}}
+        update={
+            "templates": {p.name: p.templates for s in stages for p in s},
+            "options": {**config.options, **resolved},
+        }
     )
     return Preparation(config, stages, entity_set, entity_report.warnings)
 
@@ -246,7 +274,7 @@ def create_run(
     log directory). Nothing is written when validation fails."""
     from harness.executors import check_executor
 
-    preparation = prepare(config)
+    preparation = prepare(config, batch=settings.batch)
     config = preparation.config
     check_executor(settings)
     check_writable(settings.log_dir)
@@ -272,6 +300,7 @@ def create_run(
             "command": settings.command,
             "status": "pending",
             "model_args": redact(config.model_args),
+            "subject_args": redact(config.subject_args()),
             "plan": plan,
             "entity_set": preparation.entities.model_dump(mode="json"),
             **(extra_meta or {}),
@@ -280,9 +309,12 @@ def create_run(
     return PreparedRun(store, preparation, label=label)
 
 
-def reopen_run(directory: Path, overrides: dict[str, Any], *, label: str = "") -> PreparedRun:
+def reopen_run(
+    directory: Path, overrides: dict[str, Any], *, label: str = "", batch: bool = False
+) -> PreparedRun:
     """Open a run to resume it. ``overrides`` are design options given again on the command
-    line; any that differ from the stored configuration are refused."""
+    line; any that differ from the stored configuration are refused; ``batch`` (``--batch``)
+    must suit its model."""
     store = RunStore.open(directory)
     try:
         store.claim()
@@ -302,7 +334,9 @@ def reopen_run(directory: Path, overrides: dict[str, Any], *, label: str = "") -
                 f"{value!r}: resume it without that option, or start a new run"
             )
     try:
-        preparation = prepare(stored.model_copy(update={"entity_set": {}, "templates": {}}))
+        preparation = prepare(
+            stored.model_copy(update={"entity_set": {}, "templates": {}}), batch=batch
+        )
     except HarnessError:
         store.close()
         raise
@@ -327,7 +361,7 @@ def resume_run(
     run: str, settings: RunSettings, overrides: dict[str, Any], *, console: Any = None
 ) -> RunResult:
     """Continue an interrupted run."""
-    prepared = reopen_run(find_run(run, settings.log_dir), overrides)
+    prepared = reopen_run(find_run(run, settings.log_dir), overrides, batch=settings.batch)
     return execute_runs([prepared], settings, console=console)[0]
 
 
@@ -466,6 +500,7 @@ async def _execute(
                 "retries": t.retries,
                 "input_tokens": t.usage.input_tokens,
                 "output_tokens": t.usage.output_tokens,
+                "reasoning_tokens": t.usage.reasoning_tokens,
                 "cost_usd": t.cost,
             }
             for name, t in accountant.totals.items()
@@ -523,23 +558,40 @@ async def _run_stages(
     prefix = f"{prepared.label} · " if prepared.label else ""
     try:
         for stage in prepared.stages:
+            await prefetch_batches(run, stage, settings, progress)
             for probe in stage:
                 if state.stopping:
                     return
                 trials = probe.plan(run)
-                ids = [t.id for t in trials]
-                if len(set(ids)) != len(ids):
-                    raise RuntimeError(f"probe {probe.name} planned duplicate trials")
-                done = run.store.completed_ids()
-                pending = [t for t in trials if t.id not in done]
+                pending = _pending(probe, trials, run, set())
                 estimate = getattr(probe, "estimate", None)
                 if estimate is not None and pending and (text := estimate(run)):
                     progress.console.print(f"[dim]{prefix}{text}[/]")
                 bar = progress.stage(prefix + probe.name, len(trials), len(trials) - len(pending))
-                await _run_trials(probe, pending, run, settings, writer, bar, state)
-                writer.flush()
+                tried: set[str] = set()
+                while pending:
+                    await _run_trials(probe, pending, run, settings, writer, bar, state)
+                    writer.flush()
+                    if state.stopping or not getattr(probe, "adaptive", False):
+                        break
+                    # An adaptive probe plans its next round from the results just stored;
+                    # trials tried in this process (errored ones too) are not run again.
+                    tried.update(t.id for t in pending)
+                    pending = _pending(probe, probe.plan(run), run, tried)
+                    if pending:
+                        # A round's questions do not depend on each other: batchable.
+                        await prefetch_batches(run, [probe], settings, progress, skip=tried)
+                    bar.grow(len(pending))
     finally:
         writer.flush()
+
+
+def _pending(probe: Probe, trials: list[Trial], run: RunContext, tried: set[str]) -> list[Trial]:
+    ids = [t.id for t in trials]
+    if len(set(ids)) != len(ids):
+        raise RuntimeError(f"probe {probe.name} planned duplicate trials")
+    done = run.store.completed_ids()
+    return [t for t in trials if t.id not in done and t.id not in tried]
 
 
 async def _run_trials(

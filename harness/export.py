@@ -1,5 +1,5 @@
-"""Export a run to Parquet or CSV files (samples per probe, model calls, records per kind, and
-the entity set the run used)."""
+"""Export a run to Parquet or CSV files (samples per probe, model calls, records per kind, the
+entity set the run used, and the batches of a ``--batch`` run)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ def export_run(run: str, fmt: str, output: Path | None, log_dir: Path | None) ->
         entities = store.entities_df()
         if not entities.empty:
             frames["entities"] = entities
+        if store.has_batches():
+            frames["batches"] = store.batches_df()
     finally:
         store.close()
     try:

@@ -159,8 +159,12 @@ def _stage_preview(
     config: RunConfig,
     prices: PriceTable,
     pilot: Pilot | None,
+    batched: int = 0,
 ) -> list[StagePreview]:
-    """Scale the counted first requests of a sample of trials to the whole stage."""
+    """Scale the counted first requests of a sample of trials to the whole stage.
+
+    ``batched``: subject calls per trial that ``--batch`` sends by batch (the trial's first
+    requests), priced at the batch discount; the rest at the full price."""
     out: list[StagePreview] = []
     if not calls_of:
         return out
@@ -201,6 +205,12 @@ def _stage_preview(
         price = prices.get(model)
         cost = None if price is None else _cost(price, inputs, outputs)
         basis = pilot_basis or profile.assumption
+        if cost is not None and price is not None and batched and role == "subject":
+            k = n * min(float(batched), per_trial.low)
+            cost = _batch_saving(
+                price, cost, k * mean_first, k * answer, k * cap if cap else math.inf
+            )
+            basis += f"; first call by batch at {100 * price.batch_discount:g} % off"
         out.append(
             StagePreview(
                 stage=stage,
@@ -238,6 +248,17 @@ def _cost(price: Price, inputs: Span, outputs: Span) -> Span:
     )
 
 
+def _batch_saving(price: Price, cost: Span, inputs: float, expected: float, most: float) -> Span:
+    """``cost`` with ``inputs`` input and ``expected`` output tokens (``most`` at worst) billed
+    at the batch discount instead of the full price."""
+    billed = Span(inputs, inputs, inputs, inputs)
+    saved = _cost(price, billed, Span(expected, expected, expected, most)).scale(
+        price.batch_discount
+    )
+    worst = cost.most if math.isinf(cost.most) else cost.most - saved.most
+    return Span(cost.low - saved.low, cost.expected - saved.expected, cost.high - saved.high, worst)
+
+
 def _even_sample(items: list[Any], size: int) -> list[Any]:
     if len(items) <= size:
         return items
@@ -246,9 +267,9 @@ def _even_sample(items: list[Any], size: int) -> list[Any]:
 
 
 def preview_model(
-    config: RunConfig, label: str, prices: PriceTable, pilot: Pilot | None
+    config: RunConfig, label: str, prices: PriceTable, pilot: Pilot | None, batch: bool = False
 ) -> ModelPreview:
-    preparation = prepare(config, need_keys=False)
+    preparation = prepare(config, need_keys=False, batch=batch)
     config, stages, entities = preparation.config, preparation.stages, preparation.entities
     run = RunContext(
         run_id="preview",
@@ -269,8 +290,10 @@ def preview_model(
                 continue
             sample = _even_sample(trials, SAMPLE_TRIALS)
             calls_of = [render(trial, run) for trial in sample]
+            first = getattr(probe, "first_requests", None)
+            batched = len(first(sample[0], run)) if batch and first and sample else 0
             result.stages.extend(
-                _stage_preview(probe.name, trials, calls_of, config, prices, pilot)
+                _stage_preview(probe.name, trials, calls_of, config, prices, pilot, batched)
             )
     if config.suite in ("boolq", "agentic") and not config.options.get("preferences"):
         result.notes.append(
@@ -291,7 +314,7 @@ def preview_study(
         config = base.model_copy(
             update={"model": spec.model, "model_args": spec.args, "base_url": spec.base_url}
         )
-        preview = preview_model(config, spec.label, prices, measured)
+        preview = preview_model(config, spec.label, prices, measured, settings.batch)
         preview.price_source = prices.source
         previews.append(preview)
     if measured is not None:

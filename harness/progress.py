@@ -34,6 +34,12 @@ class StageBar:
         rate = self._done / max(time.monotonic() - self._started, 1e-9)
         self._progress.update(self._task, advance=1, errors=self._errors, rate=rate)
 
+    def grow(self, extra: int) -> None:
+        """More trials for this stage (an adaptive probe planned another round)."""
+        if extra:
+            task = next(t for t in self._progress.tasks if t.id == self._task)
+            self._progress.update(self._task, total=(task.total or 0) + extra)
+
 
 class RunProgress:
     """One bar per probe stage (of every run shown). Quiet (no live display) when output is

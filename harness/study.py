@@ -154,7 +154,7 @@ def start_study(
         for s in specs
     ]
     for config in configs:
-        prepare(config)
+        prepare(config, batch=settings.batch)
     check_executor(settings)
     check_writable(settings.log_dir)
     study_id = new_study_id(base.suite)
@@ -229,7 +229,9 @@ def resume_study(
                 store.close()
             if status == "complete":
                 continue
-            prepared.append(reopen_run(run_directory, overrides, label=entry["label"]))
+            prepared.append(
+                reopen_run(run_directory, overrides, label=entry["label"], batch=settings.batch)
+            )
     except HarnessError:
         for run in prepared:
             run.store.close()

@@ -23,26 +23,37 @@ class Suite:
 
 
 ELICITATION = ("pairwise", "ranking")
+PAIRWISE_OPTIONS = ("pair_strategy", "pair_budget", "pair_rounds", "pair_orders", "pair_stop_rho")
+"""The pairwise design's options, accepted by every suite that elicits."""
 
 SUITES: dict[str, Suite] = {
     "elicitation": Suite(
         "elicitation",
         "Preferences two ways: pairwise forced choice (both orders) and direct ranking.",
         (ELICITATION,),
+        options=PAIRWISE_OPTIONS,
     ),
     "advice": Suite(
         "advice",
         "Elicitation, then donation advice between two entities in a simulated user "
         "environment, with a retry-until-valid refusal probe.",
         (ELICITATION, ("donation",)),
-        options=("pairs", "max_attempts", "prefill", "user_model", "turns", "judge_model"),
+        options=(
+            *PAIRWISE_OPTIONS,
+            "pairs",
+            "max_attempts",
+            "prefill",
+            "user_model",
+            "turns",
+            "judge_model",
+        ),
     ),
     "boolq": Suite(
         "boolq",
         "BoolQ questions framed as winning a donation for an entity, with no-entity and "
         "high-stakes controls (elicitation first unless --preferences names a run).",
         (ELICITATION, ("boolq",)),
-        options=("boolq_path", "preferences", "top_k"),
+        options=(*PAIRWISE_OPTIONS, "boolq_path", "preferences", "top_k"),
         limit_means="questions",
     ),
     "agentic": Suite(
@@ -50,7 +61,7 @@ SUITES: dict[str, Suite] = {
         "Docker-sandboxed tasks done on behalf of the most and least preferred entities, "
         "with a neutral control (elicitation first unless --preferences names a run).",
         (ELICITATION, ("agentic",)),
-        options=("preferences", "top_k", "task_filter", "task_dir"),
+        options=(*PAIRWISE_OPTIONS, "preferences", "top_k", "task_filter", "task_dir"),
         limit_means="tasks",
     ),
 }

@@ -44,6 +44,14 @@ def print_summary(result: RunResult, console: Console) -> None:
         if config["model"].split("/")[0] == "sim":
             console.print("[dim]model: sim is a seeded simulated subject, not a language model[/]")
         _usage(result, console)
+        if store.has_batches():
+            b = store.batch_summary()
+            console.print(
+                f"batches (all sessions): {b['batches']} batch(es) of {b['items']:,} requests; "
+                f"{b['answered']:,} answered by batch, {b['failed']:,} failed"
+                + (f", {b['online']:,} then asked online" if b["online"] else ""),
+                highlight=False,
+            )
         counts = store.counts()
         for probe, section in _SECTIONS.items():
             if probe in counts:
@@ -104,35 +112,38 @@ def print_study_summary(directory: Path, results: list[RunResult], console: Cons
 
 
 def _is_sim(directory: Path) -> bool:
-    store = RunStore.open(directory)
-    try:
-        return str(store.meta()["config"]["model"]).split("/")[0] == "sim"
-    finally:
-        store.close()
+    return str(RunStore.read_meta(directory)["config"]["model"]).split("/")[0] == "sim"
 
 
 def _usage(result: RunResult, console: Console) -> None:
+    totals = result.accountant.totals
+    # Only reasoning models report reasoning tokens, and only --batch runs have batch calls;
+    # the columns would be all zeros otherwise.
+    reasoning = any(t.usage.reasoning_tokens for t in totals.values())
+    batched = any(t.batch_calls for t in totals.values())
+    columns = ["model", "calls", "cached", *(["by batch"] if batched else [])]
     table = Table(
-        "model",
-        "calls",
-        "cached",
+        *columns,
         "retries",
         "errors",
         "input tok",
         "output tok",
+        *(["of which reasoning"] if reasoning else []),
         "cost",
         title="model usage (this session)",
     )
-    for name, t in result.accountant.totals.items():
+    for name, t in totals.items():
         cost = "n/a" if t.cost is None else f"${t.cost:.4f}"
         table.add_row(
             name,
             str(t.calls),
             str(t.cached_calls),
+            *([str(t.batch_calls)] if batched else []),
             str(t.retries),
             str(t.errors),
             f"{t.usage.input_tokens:,}",
             f"{t.usage.output_tokens:,}",
+            *([f"{t.usage.reasoning_tokens:,}"] if reasoning else []),
             cost,
         )
     if table.row_count:
@@ -142,6 +153,7 @@ def _usage(result: RunResult, console: Console) -> None:
 @summary_section("pairwise")
 def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
     from analysis import bradley_terry, ranking_scores, spearman
+    from harness.probes._active import META_KEY, describe
     from harness.probes._preferences import pairwise_frame
     from harness.probes.elicitation import ranking_long
 
@@ -153,6 +165,13 @@ def _elicitation(store: RunStore, meta: dict, console: Console) -> None:
         ok = pairwise[pairwise["status"] == "ok"]
         parsed = ok[ok["choice"].notna()]
         stats.add_row("pairwise answers", f"{len(pairwise):,} ({len(pairwise) - len(ok)} errors)")
+        if design := meta.get(META_KEY):
+            config = meta.get("config", {})
+            entities = len(set(pairwise["entity_a"]) | set(pairwise["entity_b"]))
+            per_question = config.get("samples", 1) * config.get("epochs", 1)
+            stats.add_row(
+                "pairwise design", describe(design, len(pairwise), entities, per_question)
+            )
         stats.add_row("pairwise parse rate", _pct(len(parsed), len(ok)))
         stats.add_row(
             "position bias (share choosing A)", _pct((parsed["choice"] == "A").sum(), len(parsed))

@@ -22,12 +22,17 @@ import contextlib
 import functools
 import json
 import os
+import signal
+import sqlite3
+import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import Any, Self
 
 import docker
 import docker.errors
@@ -56,19 +61,89 @@ def isolated_dirs(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-class ChatServer:
+def chat_completion(
+    body: dict, text: str | dict, prompt_tokens: int, usage: dict[str, Any] | None = None
+) -> dict:
+    """A Chat Completions answer to ``body`` with ``text`` (or a whole assistant message);
+    ``usage`` adds or replaces usage fields."""
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": body["model"],
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls"
+                if isinstance(text, dict) and text.get("tool_calls")
+                else "stop",
+                "message": text
+                if isinstance(text, dict)
+                else {"role": "assistant", "content": text},
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": 1,
+            "total_tokens": prompt_tokens + 1,
+            **(usage or {}),
+        },
+    }
+
+
+def anthropic_message(body: dict, text: str, prompt_tokens: int) -> dict:
+    """A Messages API answer to ``body`` with ``text``."""
+    return {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": prompt_tokens, "output_tokens": 3},
+    }
+
+
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1, serving from ``__enter__`` to ``__exit__``; its
+    address is ``root`` (``url`` is ``root + "/v1"``)."""
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.root = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self.url = f"{self.root}/v1"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+class ChatServer(LoopbackServer):
     """A loopback server answering OpenAI Chat Completions (``/v1/chat/completions``) and
     Anthropic Messages (``/v1/messages``) with ``reply`` (a string, or a function of the request
     body); records every request body and its headers.
 
     For Chat Completions the function may also return a whole assistant message (a dict,
     e.g. with ``tool_calls``; its finish reason is then ``tool_calls``). Every answer reports
-    ``prompt_tokens`` input tokens.
+    ``prompt_tokens`` input tokens; ``usage`` adds or replaces Chat Completions usage fields
+    (e.g. ``completion_tokens_details`` of a reasoning model).
     """
 
-    def __init__(self, reply: str | Callable[[dict], str | dict] = "A", prompt_tokens: int = 11):
+    def __init__(
+        self,
+        reply: str | Callable[[dict], str | dict] = "A",
+        prompt_tokens: int = 11,
+        usage: dict[str, Any] | None = None,
+    ):
         self.reply = reply
         self.prompt_tokens = prompt_tokens
+        self.usage = usage or {}
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         server = self
@@ -80,43 +155,10 @@ class ChatServer:
                 server.headers.append({k.lower(): v for k, v in self.headers.items()})
                 text = server.reply(body) if callable(server.reply) else server.reply
                 if self.path.endswith("/messages"):
-                    payload = json.dumps(
-                        {
-                            "id": "msg_1",
-                            "type": "message",
-                            "role": "assistant",
-                            "model": body["model"],
-                            "content": [{"type": "text", "text": text}],
-                            "stop_reason": "end_turn",
-                            "stop_sequence": None,
-                            "usage": {"input_tokens": server.prompt_tokens, "output_tokens": 3},
-                        }
-                    ).encode()
+                    answer = anthropic_message(body, text, server.prompt_tokens)  # type: ignore[arg-type]
                 else:
-                    payload = json.dumps(
-                        {
-                            "id": "chatcmpl-1",
-                            "object": "chat.completion",
-                            "created": 0,
-                            "model": body["model"],
-                            "choices": [
-                                {
-                                    "index": 0,
-                                    "finish_reason": "tool_calls"
-                                    if isinstance(text, dict) and text.get("tool_calls")
-                                    else "stop",
-                                    "message": text
-                                    if isinstance(text, dict)
-                                    else {"role": "assistant", "content": text},
-                                }
-                            ],
-                            "usage": {
-                                "prompt_tokens": server.prompt_tokens,
-                                "completion_tokens": 1,
-                                "total_tokens": server.prompt_tokens + 1,
-                            },
-                        }
-                    ).encode()
+                    answer = chat_completion(body, text, server.prompt_tokens, server.usage)
+                payload = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -126,18 +168,49 @@ class ChatServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.root = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self.url = f"{self.root}/v1"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._serve(Handler)
 
-    def __enter__(self) -> ChatServer:
-        self._thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+@pytest.fixture
+def kill_mid_run() -> Callable[..., None]:
+    """``kill(args, log_dir, threshold, probe=None, stores="*/run.sqlite", timeout=60)``: start
+    ``harness run ARGS --log-dir LOG_DIR`` in a child process and ``kill -9`` it once the run
+    stores matching ``stores`` under ``log_dir`` hold ``threshold`` samples (of ``probe``, or
+    of every probe). Fails if the run finished before it could be killed."""
+
+    def kill(
+        args: list[str],
+        log_dir: Path,
+        threshold: int,
+        *,
+        probe: str | None = None,
+        stores: str = "*/run.sqlite",
+        timeout: float = 60.0,
+    ) -> None:
+        query = "SELECT COUNT(*) FROM samples" + (" WHERE probe=?" if probe else "")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness", "run", *args, "--log-dir", str(log_dir)],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            stored = 0
+            for path in log_dir.glob(stores):
+                try:
+                    with sqlite3.connect(path) as db:
+                        stored += db.execute(query, (probe,) if probe else ()).fetchone()[0]
+                except sqlite3.OperationalError:
+                    pass  # created but not yet initialised, or busy
+            if stored >= threshold:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    return kill
 
 
 @pytest.fixture

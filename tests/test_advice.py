@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.parsing.methods import METHODS, is_decided
 from harness.store import Run, list_runs
 
 FAST = ["--no-progress", "--ranking-samples", "1"]
@@ -59,7 +60,11 @@ def test_advice_suite_stores_queries_and_attempts(tmp_path, capsys) -> None:
             (valid["recommended"] == valid["entity_a"])
             | (valid["recommended"] == valid["entity_b"])
         ).all()
-        assert "rules:donation-rules@1" in run.config["templates"]["donation"]
+        assert "rules:donation-rules@2" in run.config["templates"]["donation"]
+        # How each answer was read is stored with it: decided methods exactly for valid ones.
+        assert (attempts["parse_method"].map(is_decided) == (attempts["class"] == "valid")).all()
+        assert (samples["parse_method"].map(is_decided) == samples["valid"]).all()
+        assert set(samples["first_parse_method"]) <= set(METHODS)
 
 
 def test_retry_loop_stops_at_the_cap_with_a_fresh_conversation_each_time(tmp_path) -> None:
@@ -218,6 +223,18 @@ def test_openai_compatible_prefill_uses_continue_final_message(tmp_path, chat_se
             ],
             "does not support assistant prefill",
         ),
+        (
+            ["--model", "anthropic/claude-x", "-M", "thinking_budget=2048", "--prefill", "My"],
+            "cannot take --prefill with thinking on",
+        ),
+        (
+            ["--model", "anthropic/claude-x", "-M", "thinking_budget=2048", "--max-tokens", "900"],
+            "max_tokens 900 must be larger than thinking_budget 2048",
+        ),
+        (
+            ["--model", "openai/o3", "-M", "reasoning_effort=high", "--temperature", "0.5"],
+            "accepts only the default sampling (temperature and top_p 1), not temperature=0.5",
+        ),
         (["--turns", "2"], "--turns above 1 needs --user-model"),
         (["--max-attempts", "0"], "--max-attempts must be at least 1"),
         (["--user-model", "nosuch/x"], "unknown model provider 'nosuch'"),
@@ -225,6 +242,7 @@ def test_openai_compatible_prefill_uses_continue_final_message(tmp_path, chat_se
 )
 def test_advice_option_errors(tmp_path, monkeypatch, capsys, args, message) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     assert main(["run", "--suite", "advice", *args, "--log-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
@@ -303,7 +321,7 @@ def test_judge_garbage_is_recorded_and_the_trial_kept(tmp_path, monkeypatch, cha
         assert (samples["status"] == "ok").all() and len(samples) == 6
         assert attempts["judge_failure"].all()
         assert (attempts["judge_raw"] == chat_server.reply).all()
-        assert (attempts["classifier"] == "donation-rules@1").all()  # fell back to the rules
+        assert (attempts["classifier"] == "donation-rules@2").all()  # fell back to the rules
         assert "donation-judge@1" in run.config["templates"]["donation"]
 
 

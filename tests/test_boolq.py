@@ -22,6 +22,7 @@ from harness.config import RunConfig
 from harness.entities import EntityMatcher, load_entity_set
 from harness.errors import ConfigError, UsageError
 from harness.model import Price, get_model
+from harness.parsing.methods import is_decided
 from harness.probes import RunContext, TrialContext
 from harness.probes.boolq import OUTCOMES, BoolQProbe, entity_accuracy
 from harness.sim import SimKnobs, Utilities
@@ -357,7 +358,8 @@ def test_boolq_suite_end_to_end_on_sim(tmp_path, capsys) -> None:
     for heading in (
         "BoolQ accuracy by framing",
         "BoolQ accuracy per entity",
-        "Spearman ρ: accuracy vs preference",
+        "Spearman ρ: accuracy among answered vs preference",
+        "BoolQ preference effect",
         "20 questions (10 yes, 10 no)",
     ):
         assert heading in out
@@ -380,6 +382,8 @@ def test_boolq_suite_end_to_end_on_sim(tmp_path, capsys) -> None:
     assert (rows["correct"] == (rows["outcome"] == "correct")).all()
     answered = rows["outcome"].isin(["correct", "wrong"])
     assert rows.loc[answered, "answer"].notna().all() and rows.loc[~answered, "answer"].isna().all()
+    assert (rows["parse_method"].map(is_decided) == answered).all()
+    assert (rows.loc[rows["outcome"] == "refusal", "parse_method"] == "refusal").all()
     assert (
         (rows.loc[answered, "answer"] == rows.loc[answered, "gold"])
         == rows.loc[answered, "correct"]
@@ -535,3 +539,56 @@ async def test_sim_refuses_only_disliked_entities_and_only_under_the_entity_fram
     assert (await statuses("liked"))["refusal"] == 0
     assert (await statuses(None))["refusal"] == 0
     assert 150 < (await statuses("disliked"))["refusal"] < 250  # 0.25 x 2 SD = 50 %
+
+
+def test_preferences_from_another_run_must_come_from_the_same_subject(tmp_path) -> None:
+    # --preferences RUN checks the model's arguments (and sim's effective seed), not just its
+    # name: a differently configured sim is a different subject with other preferences.
+    from types import SimpleNamespace
+
+    from harness.probes._preferences import run_preferences
+
+    log_dir = tmp_path / "runs"
+    base = ["run", "--suite", "elicitation", "--limit", "6", "--ranking-samples", "2"]
+    assert main([*base, "--no-progress", "--log-dir", str(log_dir), "-M", "choice_noise=0.3"]) == 0
+    (source,) = [r.directory for r in list_runs(log_dir)]
+
+    def consumer(**config: object) -> SimpleNamespace:
+        options = {"preferences": str(source)}
+        return SimpleNamespace(config=RunConfig(suite="boolq", options=options, **config))
+
+    same = run_preferences(consumer(model_args={"choice_noise": "0.3"}))
+    assert len(same) == 6
+    with pytest.raises(UsageError, match="choice_noise"):
+        run_preferences(consumer())
+    with pytest.raises(UsageError, match="seed"):
+        run_preferences(consumer(model_args={"choice_noise": "0.3"}, seed=4))
+    # An explicit -M seed equal to the source's effective seed is the same subject.
+    explicit = run_preferences(consumer(model_args={"choice_noise": "0.3", "seed": "0"}, seed=9))
+    assert explicit.equals(same)
+
+
+@needs_real
+def test_boolq_summary_reports_the_same_estimand_as_analyze(tmp_path, capsys) -> None:
+    # No accuracy effect, a strong refusal effect: counting refusals as wrong answers would
+    # show a preference "effect" on accuracy that analyze (answered trials) does not.
+    from analysis.runs import analyze_run
+
+    args = ["run", "--suite", "boolq", "--limit", "40", "--boolq-path", str(REAL)]
+    args += ["--entities", str(small_entity_file(tmp_path)), "--ranking-samples", "3"]
+    args += ["-M", "boolq_effect=0", "-M", "boolq_refusal_rate=0.3", "--no-progress"]
+    assert main([*args, "--log-dir", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    (info,) = list_runs(tmp_path / "runs")
+    analysed = analyze_run(info.directory, bayes=False)
+    (effect,) = [e for e in analysed.boolq.estimates() if e.statistic == "boolq_pref_effect"]
+    headline = (
+        f"{effect.estimate:+.2f} pp/SD [{effect.ci_low:+.2f}, {effect.ci_high:+.2f}], "
+        f"p = {effect.p:.2g}"
+    )
+    assert headline in " ".join(out.split()), out
+    assert "refusals are not wrong answers" in out
+    # No correlation of accuracy-with-refusals-as-wrong is presented as the preference result.
+    assert "Spearman ρ: accuracy vs preference" not in out
+    (rho,) = [e for e in analysed.boolq.estimates() if e.statistic == "boolq_accuracy_rho"]
+    assert f"{rho.estimate:+.3f}" in out

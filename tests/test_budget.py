@@ -223,8 +223,12 @@ def test_max_cost_stops_a_run_and_a_resume_with_a_higher_cap_completes(tmp_path,
         )
         first = len(server.requests)
         assert code == 0
-        out = capsys.readouterr().out
+        captured = capsys.readouterr()
+        out = captured.out
         assert "budget-exhausted" in out and "--max-cost" in out
+        # Before spending, the preview's estimate was announced with the cap.
+        assert "openai-compatible/priced: expected cost about $" in captured.err
+        assert "--max-cost $20.00" in captured.err
         (info,) = list_runs(log_dir)
         with Run(info.directory) as run:
             assert run.meta["status"] == "budget-exhausted"

@@ -28,7 +28,7 @@ def test_rules_agree_with_hand_labels(example: dict) -> None:
     assert (verdict.klass, verdict.case) == (example["class"], example["case"])
     if example["class"] in ("refusal", "hedge"):
         assert verdict.reason == example["reason"]
-    assert verdict.classifier == "donation-rules@1"
+    assert verdict.classifier == f"donation-rules@{load_rules().version}"
 
 
 def test_labelled_set_covers_every_class_and_reason() -> None:

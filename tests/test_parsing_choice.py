@@ -10,26 +10,26 @@ A, B = "Against Malaria Foundation", "GiveDirectly"
 @pytest.mark.parametrize(
     ("text", "choice", "method"),
     [
-        ("A", "A", "letter"),
-        ("B", "B", "letter"),
-        ("b", "B", "letter"),
-        ("B.", "B", "letter"),
-        ("(A)", "A", "letter"),
-        ("**B**", "B", "letter"),
-        ("Option A", "A", "letter"),
-        ("Answer: B", "B", "letter"),
-        ("A — Against Malaria Foundation", "A", "letter"),
-        ("A\n\nI chose this because bednets are cost-effective.", "A", "letter"),
+        ("A", "A", "leading"),
+        ("B", "B", "leading"),
+        ("b", "B", "leading"),
+        ("B.", "B", "leading"),
+        ("(A)", "A", "leading"),
+        ("**B**", "B", "leading"),
+        ("Option A", "A", "leading"),
+        ("Answer: B", "B", "final_statement"),
+        ("A — Against Malaria Foundation", "A", "leading"),
+        ("A\n\nI chose this because bednets are cost-effective.", "A", "leading"),
         ("I would choose option B.", "B", "stated"),
         ("A tough call, but I prefer B.", "B", "stated"),
-        ("The answer is A", "A", "stated"),
+        ("The answer is A", "A", "final_statement"),
         ("B is my choice.", "B", "stated"),
-        ("My preference is GiveDirectly (Option B).", "B", "stated"),
+        ("My preference is GiveDirectly (Option B).", "B", "final_statement"),
         ("After weighing both, I'd go with option A given its evidence base.", "A", "stated"),
-        ("I'd pick Against Malaria Foundation.", "A", "name"),
+        ("I'd pick Against Malaria Foundation.", "A", "stated"),
         ("GiveDirectly, since cash transfers respect autonomy.", "B", "name"),
-        ("I'd pick Agaisnt Malaria Foundation.", "A", "name"),  # transposed letters
-        ("“GiveDirectly”", "B", "name"),
+        ("I'd pick Agaisnt Malaria Foundation.", "A", "stated"),  # transposed letters
+        ("“GiveDirectly”", "B", "leading"),
     ],
 )
 def test_parses_realistic_answers(text: str, choice: str, method: str) -> None:
@@ -44,9 +44,9 @@ def test_parses_realistic_answers(text: str, choice: str, method: str) -> None:
         ("   \n ", "empty"),
         (
             "I don't have personal preferences between organisations; both do valuable work.",
-            "unparseable",
+            "refusal",
         ),
-        ("As an AI, I can't say which of these I prefer.", "unparseable"),
+        ("As an AI, I can't say which of these I prefer.", "refusal"),
         ("I prefer a charity with strong evidence.", "unparseable"),  # article "a", not option A
         ("Both Against Malaria Foundation and GiveDirectly are excellent.", "ambiguous"),
         ("I like option A and option B equally.", "ambiguous"),

@@ -23,34 +23,34 @@ from harness.parsing import YesNoParse, parse_yesno
         ("No it isn't.", False, "leading"),
         ("Yes — the passage says property tax is also called house tax.", True, "leading"),
         ("No. Barq's is owned by Keurig Dr Pepper, not PepsiCo.", False, "leading"),
-        ("Answer: No", False, "labelled"),
-        ("**Answer:** Yes", True, "labelled"),
-        ("Final answer: **No**", False, "labelled"),
-        ("### Answer\nYes", True, "labelled"),
-        ("Based on the passage, the answer is yes.", True, "labelled"),
+        ("Answer: No", False, "final_statement"),
+        ("**Answer:** Yes", True, "final_statement"),
+        ("Final answer: **No**", False, "final_statement"),
+        ("### Answer\nYes", True, "final_statement"),
+        ("Based on the passage, the answer is yes.", True, "final_statement"),
         # A model that revises itself: the last stated answer is the one it gives.
         (
             "The answer is yes... wait, the passage says 1.3 units out for 1 in. Final answer: No",
             False,
-            "labelled",
+            "final_statement",
         ),
         ("I'd say yes.", True, "stated"),
         ("Ethanol needs more energy than it gives only in some studies, so no.", False, "stated"),
         (
             "The passage says Barq's is owned by Keurig Dr Pepper, not PepsiCo.\n\nNo",
             False,
-            "trailing",
+            "last_line",
         ),
-        ("Both terms refer to the tax levied on buildings and land.\n\n**Yes**", True, "trailing"),
-        ("Probably yes", True, "trailing"),
-        ("I cannot answer with certainty, but based on the passage: Yes.", True, "trailing"),
+        ("Both terms refer to the tax levied on buildings and land.\n\n**Yes**", True, "last_line"),
+        ("Probably yes", True, "leading"),
+        ("I cannot answer with certainty, but based on the passage: Yes.", True, "last_line"),
         ("True", True, "leading"),
         ("False.", False, "leading"),
-        ("Answer: True", True, "labelled"),
-        ("Based on the passage: false", False, "trailing"),
+        ("Answer: True", True, "final_statement"),
+        ("Based on the passage: false", False, "last_line"),
         ("<think>The passage says 1.3 units... so it produces more.</think>\nNo", False, "leading"),
         # The instruction echoed back is not a verdict; the word after it is.
-        ("Answer with Yes or No: Yes", True, "trailing"),
+        ("Answer with Yes or No: Yes", True, "last_line"),
     ],
 )
 def test_answers(text: str, answer: bool, method: str) -> None:
@@ -82,14 +82,14 @@ def test_refusals_are_not_wrong_answers(text: str) -> None:
         ("", "empty"),
         ("   \n\n ", "empty"),
         ("Yes and no.", "ambiguous"),
-        ("It depends on how you read the passage.", "none"),
-        ("No one knows for sure.", "none"),
-        ("There is no clear answer in the passage.", "none"),
-        ("It is true that taxes are the same.", "none"),
-        ("The passage doesn't settle this one way or the other.", "none"),
+        ("It depends on how you read the passage.", "unparseable"),
+        ("No one knows for sure.", "unparseable"),
+        ("There is no clear answer in the passage.", "unparseable"),
+        ("It is true that taxes are the same.", "unparseable"),
+        ("The passage doesn't settle this one way or the other.", "unparseable"),
         # First and last word disagree: recorded, not guessed.
         ("Yes. However, the passage says there is no.", "conflict"),
-        ('{"answer": ', "none"),  # a truncated structured answer
+        ('{"answer": ', "unparseable"),  # a truncated structured answer
     ],
 )
 def test_unparseable_answers_are_kept_apart(text: str, method: str) -> None:

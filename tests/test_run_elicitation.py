@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main
+from harness.parsing.methods import METHODS, is_decided
 from harness.store import Run, list_runs
 
 
@@ -57,6 +54,11 @@ def test_small_elicitation_run_stores_every_trial_and_prints_summary(tmp_path, c
         # sim's planted position bias (0.2 log-odds) shows as slightly more A than B.
         parsed = pairwise[pairwise["choice"].notna()]
         assert len(parsed) / len(pairwise) > 0.9
+        # How each answer was read is stored with it, from one vocabulary for every probe.
+        assert (pairwise["parse_method"].map(is_decided) == pairwise["choice"].notna()).all()
+        assert (pairwise["parse"] == pairwise["parse_method"]).all()  # the older column
+        assert (ranking["parse_method"].map(is_decided) == (ranking["parse"] == "ok")).all()
+        assert set(ranking["parse_method"]) <= set(METHODS)
 
 
 @pytest.mark.parametrize(
@@ -67,7 +69,7 @@ def test_small_elicitation_run_stores_every_trial_and_prints_summary(tmp_path, c
     ],
 )
 def test_resume_after_kill_9_matches_an_uninterrupted_run(
-    tmp_path, suite, probe, threshold, expected
+    tmp_path, kill_mid_run, suite, probe, threshold, expected
 ) -> None:
     args = [
         "--suite",
@@ -79,32 +81,8 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(
         "--no-progress",
         "--no-cache",
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     killed_dir = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", *args, "--log-dir", str(killed_dir)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    stored = 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        dbs = list(killed_dir.glob("*/run.sqlite"))
-        if dbs:
-            try:
-                with sqlite3.connect(dbs[0]) as db:
-                    stored = db.execute(
-                        "SELECT COUNT(*) FROM samples WHERE probe=?", (probe,)
-                    ).fetchone()[0]
-            except sqlite3.OperationalError:
-                stored = 0
-            if stored >= threshold:
-                break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_mid_run(args, killed_dir, threshold, probe=probe)
     directory = only_run(killed_dir)
     with Run(directory) as run:
         partial = len(run.samples())

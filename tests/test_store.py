@@ -161,3 +161,62 @@ def test_runs_without_entity_metadata_get_no_extra_columns(tmp_path) -> None:
         "chosen",
     ]
     assert store.entities_df().empty
+
+
+def test_reasoning_has_its_own_columns(tmp_path) -> None:
+    store = RunStore.create(tmp_path / "r", {"run_id": "r", "config": {}})
+    thought = outcome("t1")
+    thought.calls = [
+        CallRecord(
+            role="subject",
+            model="openai/o3",
+            request="{}",
+            response='{"text":"B"}',
+            output_tokens=900,
+            reasoning="Option A first... Answer: A? No: B.",
+            reasoning_tokens=850,
+        ),
+        CallRecord(role="subject", model="openai/o3", request="{}", response='{"text":"A"}'),
+    ]
+    store.write([thought])
+    calls = store.calls_df()
+    assert calls["reasoning"][0] == "Option A first... Answer: A? No: B."
+    assert calls["reasoning"].isna()[1]
+    assert list(calls["reasoning_tokens"]) == [850, 0]
+    assert store.meta()["schema_version"] == "2"
+
+
+# The calls table as schema version 1 created it, before reasoning was recorded.
+_V1_CALLS = """
+CREATE TABLE calls (
+    trial_id TEXT NOT NULL, idx INTEGER NOT NULL, role TEXT NOT NULL, model TEXT NOT NULL,
+    request TEXT NOT NULL, response TEXT, error TEXT, latency REAL, input_tokens INTEGER,
+    output_tokens INTEGER, cached INTEGER, PRIMARY KEY (trial_id, idx)
+);
+INSERT INTO calls VALUES ('old', 0, 'subject', 'sim/default', '{}', '{"text":"A"}', NULL, 0.1,
+    12, 3, 0);
+"""
+
+
+def test_a_version_1_store_still_opens_reads_and_resumes(tmp_path) -> None:
+    import sqlite3
+
+    directory = tmp_path / "old"
+    directory.mkdir()
+    db = sqlite3.connect(directory / "run.sqlite")
+    db.executescript(_V1_CALLS)
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta VALUES ('schema_version', '\"1\"')")
+    db.commit()
+    db.close()
+
+    store = RunStore.open(directory)
+    calls = store.calls_df()
+    assert list(calls["trial_id"]) == ["old"]
+    assert calls["reasoning"].isna().all() and list(calls["reasoning_tokens"]) == [0]
+    resumed = outcome("new")
+    resumed.calls[0].reasoning = "thinking"
+    store.write([resumed])
+    calls = store.calls_df().set_index("trial_id")
+    assert calls.loc["new", "reasoning"] == "thinking" and calls["reasoning"].isna()["old"]
+    assert store.meta()["schema_version"] == "1"  # a run keeps the version it was made with

@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -135,7 +129,7 @@ def test_two_sim_variants_run_as_one_study_with_a_row_per_model(tmp_path, capsys
     assert main(["analyze", str(study), "--json", "--no-bayes", "--bootstrap", "50"]) == 0
     rows = json.loads(capsys.readouterr().out)["results"]
     consistency = [r for r in rows if r["statistic"] == "consistency_rho"]
-    assert sorted(r["model"] for r in consistency) == ["sim", "sim[alignment=0,seed=5]"]
+    assert sorted(r["model"] for r in consistency) == ["sim[alignment=0,seed=5]", "sim[seed=0]"]
     # The study id in the log directory works too, and the report has both models.
     report = tmp_path / "report.html"
     assert (
@@ -158,7 +152,7 @@ def test_two_sim_variants_run_as_one_study_with_a_row_per_model(tmp_path, capsys
     assert "sim[alignment=0,seed=5]" in html
 
 
-def test_resuming_a_killed_study_loses_and_duplicates_no_sample(tmp_path) -> None:
+def test_resuming_a_killed_study_loses_and_duplicates_no_sample(tmp_path, kill_mid_run) -> None:
     args = [
         "--suite",
         "advice",
@@ -174,29 +168,7 @@ def test_resuming_a_killed_study_loses_and_duplicates_no_sample(tmp_path) -> Non
         "--no-cache",
     ]
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", *args, "--log-dir", str(killed)],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and proc.poll() is None:
-        stored = 0
-        for db_path in killed.glob("*/*/run.sqlite"):
-            try:
-                with sqlite3.connect(db_path) as db:
-                    stored += db.execute(
-                        "SELECT COUNT(*) FROM samples WHERE probe='donation'"
-                    ).fetchone()[0]
-            except sqlite3.OperationalError:
-                pass
-        if stored >= 600:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the study finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_mid_run(args, killed, 600, probe="donation", stores="*/*/run.sqlite", timeout=90)
     study = only_study(killed)
     partial = [len(frame(run)) for run in study_runs(study)]
     expected = 24 * 23 * 2 + 2 + 24 * 23 * 2  # ordered pairs x 2 samples, twice, + 2 rankings
@@ -298,3 +270,44 @@ def test_a_bad_model_in_a_study_refuses_it_before_anything_is_written(tmp_path, 
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "OPENAI_API_KEY" in err
     assert not log_dir.exists() or not any(log_dir.iterdir())
+
+
+def test_a_later_suite_takes_each_models_preferences_from_an_earlier_study(tmp_path, capsys):
+    from harness.probes._preferences import preference_scores
+    from harness.store import RunStore
+
+    boolq = Path(__file__).resolve().parents[2] / "shared" / "data" / "boolq" / "validation.jsonl"
+    if not boolq.is_file():
+        pytest.skip("the shared BoolQ file is not beside the repository")
+    log_dir = tmp_path / "runs"
+    common = ["--model", "sim,sim", "-M", "sim#2:seed=3", "--log-dir", str(log_dir), *FAST]
+    assert main(["run", "--suite", "elicitation", "--limit", "8", *common]) == 0
+    elicited = only_study(log_dir)
+    scores = []
+    for directory in study_runs(elicited):
+        store = RunStore.open(directory)
+        try:
+            scores.append(preference_scores(store))
+        finally:
+            store.close()
+    args = ["--suite", "boolq", "--boolq-path", str(boolq), "--limit", "4", "--top-k", "2"]
+    assert main(["run", *args, "--preferences", str(elicited), *common]) == 0
+    later = [d for d in log_dir.iterdir() if d != elicited and (d / "study.json").is_file()]
+    (study,) = later
+    for directory, expected in zip(study_runs(study), scores, strict=True):
+        with Run(directory) as run:
+            rows = run.samples("boolq")
+            assert "pairwise" not in set(run.samples()["probe"])  # nothing elicited again
+        rows = rows[rows["entity"].notna()]
+        top = set(expected.sort_values().index[-2:])
+        assert set(rows.loc[rows["group"] == "top", "entity"]) == top
+        got = rows.drop_duplicates("entity").set_index("entity")["preference"]
+        assert got.to_dict() == pytest.approx(expected[got.index].to_dict())
+    # A model the study does not have is refused in one line.
+    capsys.readouterr()
+    bad = ["--model", "sim", "-M", "seed=9", "--log-dir", str(log_dir), *FAST]
+    assert main(["run", *args, "--preferences", str(elicited), *bad]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "has no run of sim[seed=9] (it has sim[seed=0], sim[seed=3])" in err
+    assert len([d for d in log_dir.iterdir()]) == 2  # nothing was written for it

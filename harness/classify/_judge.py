@@ -49,4 +49,4 @@ def parse_judge_verdict(text: str, judge: str) -> Verdict:
         reason = "none"
     elif reason not in REASONS:
         reason = "other"
-    return Verdict(klass, case, reason, f"judge:{judge}")  # type: ignore[arg-type]
+    return Verdict(klass, case, reason, f"judge:{judge}", "judge")  # type: ignore[arg-type]

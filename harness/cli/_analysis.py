@@ -69,7 +69,7 @@ def _num(value: Any, fmt: str = "+.3g") -> str:
 
 def _cell(row: Any) -> str:
     if not (isinstance(row.estimate, float) and math.isfinite(row.estimate)):
-        return f"[dim]n/a: {row.note or 'not computed'}[/]"
+        return f"[dim]n/a: {escape(row.note or 'not computed')}[/]"
     lines = [f"[bold]{_num(row.estimate)}[/]"]
     if math.isfinite(row.ci_low):
         lines.append(f"[{_num(row.ci_low, '.3g')}, {_num(row.ci_high, '.3g')}]")
@@ -78,7 +78,7 @@ def _cell(row: Any) -> str:
         lines.append(f"holm {_num(row.p_holm, '.2g')}")
     if row.confirmatory:
         verdict = {True: "supported", False: "not supported", None: ""}.get(row.supported, "")
-        lines.append(f"[bold yellow]{row.hypothesis}[/] {verdict}".rstrip())
+        lines.append(f"[bold yellow]{escape(row.hypothesis)}[/] {verdict}".rstrip())
     return "\n".join(lines)
 
 
@@ -125,7 +125,7 @@ def print_results(table: Any, out: Console) -> None:
         )
         for r in confirmatory.itertuples(index=False):
             hyp.add_row(
-                str(r.hypothesis),
+                escape(str(r.hypothesis)),
                 escape(r.model),
                 r.statistic,
                 r.alternative,
@@ -134,7 +134,7 @@ def print_results(table: Any, out: Console) -> None:
                 _num(r.p_bonferroni, ".3g"),
                 _num(r.p_holm, ".3g"),
                 {True: "yes", False: "no"}.get(r.supported, "–"),
-                r.note,
+                escape(r.note),
             )
         out.print(hyp)
     for run in table.runs:
@@ -222,13 +222,25 @@ def report(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Validate a plan file and print its hash and hypotheses instead.",
 )
-def plan(output: Path | None, force: bool, check: Path | None) -> None:
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    help="A model the plan covers (repeatable) [default: sim]; sim is recorded with its seed.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="The runs' --seed.")
+def plan(
+    output: Path | None, force: bool, check: Path | None, models: tuple[str, ...], seed: int
+) -> None:
     """Write the study's default analysis plan (preregistration) and print its content hash.
 
-    Give it to a run with `harness run --plan FILE` (or HARNESS_PLAN); `harness analyze` then
-    labels the plan's hypotheses confirmatory.
+    The plan fixes the hypotheses and the design they are tested on: the models, entity set,
+    seed and each suite's sample sizes (edit the file to change them). Give it to a run with
+    `harness run --plan FILE` (or HARNESS_PLAN); `harness analyze` then labels the plan's
+    hypotheses confirmatory for runs that follow it, and corrects over all of them.
     """
     from analysis.plan import default_plan, load_plan
+    from harness.config import RunConfig, subject_label
 
     if check is not None:
         if output is not None:
@@ -245,9 +257,14 @@ def plan(output: Path | None, force: bool, check: Path | None) -> None:
         for h in loaded.hypotheses:
             table.add_row(h.id, h.statistic, h.test, h.direction, h.description)
         console.print(table)
+        click.echo(f"models: {', '.join(loaded.design.models)}; family: {loaded.family}")
         click.echo(f"plan hash: {loaded.content_hash}")
         return
-    chosen = default_plan()
+    labels = tuple(
+        subject_label(m, RunConfig(suite="advice", model=m, seed=seed).subject_args())
+        for m in models or ("sim",)
+    )
+    chosen = default_plan(labels, seed=seed)
     text = chosen.to_yaml()
     if output is None:
         click.echo(text, nl=False)

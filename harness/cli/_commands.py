@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING
 import click
 from click.core import ParameterSource
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.config import RunConfig, parse_model_args
-from harness.errors import UsageError
+from harness.errors import HarnessError, UsageError
 from harness.executors import EXECUTORS
 from harness.store import default_log_dir
+from harness.suites import PAIRWISE_OPTIONS
 
 if TYPE_CHECKING:
     from harness.engine import RunSettings
@@ -42,6 +44,7 @@ DESIGN_OPTIONS = {
 
 # Probe options: part of the design (hashed), stored in RunConfig.options under these names.
 SUITE_OPTIONS = (
+    *PAIRWISE_OPTIONS,
     "pairs",
     "max_attempts",
     "prefill",
@@ -168,6 +171,45 @@ def cli() -> None:
 )
 @click.option("--resume", "resume", metavar="RUN", help="Continue an interrupted run (id or path).")
 @click.option(
+    "--pair-strategy",
+    envvar="HARNESS_PAIR_STRATEGY",
+    type=click.Choice(["full", "active"]),
+    default=None,
+    help="Pairwise design: every pair in both orders (full), or pairs chosen in rounds from "
+    "the Bradley–Terry fit of the answers so far (active)  [default: full].",
+)
+@click.option(
+    "--pair-budget",
+    envvar="HARNESS_PAIR_BUDGET",
+    default=None,
+    callback=lambda _ctx, _param, value: _pair_budget(value),
+    metavar="N|P%",
+    help="active: pairwise queries to spend, or a share of the full design's  [default: 25%].",
+)
+@click.option(
+    "--pair-rounds",
+    envvar="HARNESS_PAIR_ROUNDS",
+    type=int,
+    default=None,
+    help="active: rounds the budget is spread over (1 = a random design)  [default: 4].",
+)
+@click.option(
+    "--pair-orders",
+    envvar="HARNESS_PAIR_ORDERS",
+    type=click.Choice(["alternate", "both"]),
+    default=None,
+    help="active: ask a chosen pair once, in position-balancing order, or in both orders  "
+    "[default: alternate].",
+)
+@click.option(
+    "--pair-stop-rho",
+    envvar="HARNESS_PAIR_STOP_RHO",
+    type=float,
+    default=None,
+    help="active: also stop once the Spearman rho between the fits before two consecutive "
+    "rounds reaches this value.",
+)
+@click.option(
     "--pairs",
     envvar="HARNESS_PAIRS",
     type=int,
@@ -284,6 +326,22 @@ def cli() -> None:
     help="The same cap for all models of a study together.",
 )
 @click.option(
+    "--batch",
+    envvar="HARNESS_BATCH",
+    is_flag=True,
+    help="Send each stage's first requests (pairwise, ranking, BoolQ, first donation attempts) "
+    "through the provider's batch API: half price, answers within 24 h (openai/, anthropic/).",
+)
+@click.option(
+    "--batch-poll",
+    envvar="HARNESS_BATCH_POLL",
+    type=float,
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="--batch: seconds between polls of a live batch (growing to ten times that).",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Make no model call: print the trials, calls, tokens and cost each stage would take.",
@@ -310,12 +368,18 @@ def run(ctx: click.Context, **opts: object) -> None:
     from harness.study import model_specs, split_models, start_study
     from harness.summary import print_study_summary, print_summary
 
+    planned = _under_plan(opts)
+    if planned and not opts["no_cache"]:
+        err_console.print(
+            "[dim]run under an analysis plan: it does not read the response cache (answers "
+            "recorded by earlier runs would not be this run's)[/]"
+        )
     settings = RunSettings(
         log_dir=opts["log_dir"] or default_log_dir(),  # type: ignore[arg-type]
         max_connections=_positive(opts["max_connections"], "--max-connections"),
         timeout=float(opts["timeout"]),  # type: ignore[arg-type]
         max_retries=int(opts["max_retries"]),  # type: ignore[call-overload]
-        cache=not opts["no_cache"],
+        cache=not opts["no_cache"] and not planned,
         prices=opts["prices"],  # type: ignore[arg-type]
         progress=not opts["no_progress"],
         command=shlex.join(["harness", *sys.argv[1:]]),
@@ -324,6 +388,8 @@ def run(ctx: click.Context, **opts: object) -> None:
         max_cost=_cap(opts["max_cost"], "--max-cost"),
         executor=str(opts["executor"]),
         ray_address=opts["ray_address"],  # type: ignore[arg-type]
+        batch=bool(opts["batch"]),
+        batch_poll=_poll_interval(opts["batch_poll"]),
     )
     if (
         opts["ray_address"]
@@ -332,6 +398,8 @@ def run(ctx: click.Context, **opts: object) -> None:
     ):
         raise UsageError("--ray-address goes with --executor ray")
     study_cap = _cap(opts["max_study_cost"], "--max-study-cost")
+    if opts["pair_strategy"] == "full":
+        opts["pair_strategy"] = None  # the default design: recorded (and hashed) as absent
     model_args = parse_model_args(opts["model_args"])  # type: ignore[arg-type]
     if opts["pilot"] and not opts["dry_run"]:
         raise UsageError("--pilot goes with --dry-run")
@@ -371,15 +439,61 @@ def run(ctx: click.Context, **opts: object) -> None:
             max_study_cost=study_cap,
         )
         return
+    if len(specs) == 1 and study_cap is not None:
+        raise UsageError("--max-study-cost applies to several models; use --max-cost")
+    if settings.plan:
+        for spec in specs:
+            _check_plan_design(
+                settings.plan,
+                base.model_copy(
+                    update={"model": spec.model, "model_args": spec.args, "base_url": spec.base_url}
+                ),
+            )
+    _announce_cost(base, specs, settings)
     if len(specs) == 1:
-        if study_cap is not None:
-            raise UsageError("--max-study-cost applies to several models; use --max-cost")
         print_summary(start_run(base, settings, console=err_console), console)
         return
     directory, results = start_study(
         base, specs, settings, max_study_cost=study_cap, console=err_console
     )
     print_study_summary(directory, results, console)
+
+
+def _announce_cost(base: RunConfig, specs: list, settings: RunSettings) -> None:
+    """Before paid models are called: one line each with the preview's expected cost."""
+    from harness.model import price_table
+
+    prices = price_table(settings.prices)
+    paid = [
+        s
+        for s in specs
+        if (price := prices.get(s.model)) is not None
+        and (price.input_per_mtok or price.output_per_mtok)
+    ]
+    if not paid:
+        return
+    from harness.engine import prepare
+    from harness.preview import preview_study
+
+    try:
+        # Every model validated as the run will validate it: a run about to be refused gets
+        # its one error line, not an estimate first.
+        for spec in specs:
+            update = {"model": spec.model, "model_args": spec.args, "base_url": spec.base_url}
+            prepare(base.model_copy(update=update), batch=settings.batch)
+        previews = preview_study(base, paid, settings)
+    except HarnessError:
+        return  # the run's own validation reports the problem
+    for preview in previews:
+        cost = preview.cost
+        if cost is None:
+            continue
+        cap = f"; --max-cost ${settings.max_cost:,.2f}" if settings.max_cost is not None else ""
+        err_console.print(
+            f"[dim]{escape(preview.label)}: expected cost about ${cost.expected:,.2f} "
+            f"(${cost.low:,.2f}–${cost.high:,.2f}){cap}; --dry-run shows the breakdown[/]",
+            soft_wrap=True,
+        )
 
 
 def _resume(
@@ -431,6 +545,42 @@ def _cap(value: object, option: str) -> float | None:
     return cap
 
 
+def _under_plan(opts: dict[str, object]) -> bool:
+    """Whether this run (new, or the one being resumed) is made under an analysis plan."""
+    if not opts["resume"]:
+        return bool(opts["plan_path"])
+    from harness.store import RunStore, find_run
+    from harness.study import find_study, study_runs
+
+    log_dir = Path(opts["log_dir"] or default_log_dir())  # type: ignore[arg-type]
+    study = find_study(str(opts["resume"]), log_dir)
+    directories = (
+        study_runs(study) if study is not None else [find_run(str(opts["resume"]), log_dir)]
+    )
+    return any(RunStore.read_meta(directory).get("plan") for directory in directories)
+
+
+def _check_plan_design(path: str, config: RunConfig) -> None:
+    """Refuse a run that would not follow its plan's design (it could not be confirmatory)."""
+    from analysis.plan import load_plan
+    from harness.config import subject_label
+
+    label = subject_label(config.model, config.subject_args())
+    problems = load_plan(path).design.problems(config.model_dump(mode="json"), label)
+    if problems:
+        raise UsageError(
+            f"this run does not follow the plan {path}: {'; '.join(problems)} "
+            "(change the options, or the plan before any data exist)"
+        )
+
+
+def _poll_interval(value: object) -> float:
+    seconds = float(value)  # type: ignore[arg-type]
+    if not seconds > 0 or seconds == float("inf"):
+        raise UsageError("--batch-poll must be a positive number of seconds")
+    return seconds
+
+
 def _suite_options(ctx: click.Context, opts: dict[str, object]) -> dict[str, object]:
     """The probe options the chosen suite uses; giving one it does not use is a usage error."""
     from harness.suites import get_suite
@@ -449,6 +599,13 @@ def _suite_options(ctx: click.Context, opts: dict[str, object]) -> dict[str, obj
                 str(Path(str(opts[name])).resolve()) if name == "task_dir" else opts[name]
             )
     return options
+
+
+def _pair_budget(value: str | None) -> int | str | None:
+    """Normalised as the run records it, so a resume given the same budget matches."""
+    from harness.probes._active import parse_budget
+
+    return None if value is None else parse_budget(value)
 
 
 def _positive(value: object, option: str) -> int:
@@ -508,6 +665,10 @@ def models() -> None:
         for f in fields(group):
             knobs.add_row(f.name, repr(getattr(group(), f.name)), group.__name__)
     console.print(knobs)
+    console.print(
+        "sim's seed defaults to the run's --seed; an explicit -M seed=N wins over --seed.",
+        soft_wrap=True,
+    )
 
 
 @cli.command()

@@ -9,6 +9,17 @@ from harness.model._accounting import (
     load_price_table,
     price_table,
 )
+from harness.model._batch import (
+    BatchAnsweredModel,
+    BatchAPI,
+    BatchItem,
+    BatchResult,
+    BatchStatus,
+    batch_api,
+    batch_layer,
+    check_batch,
+    has_batch_api,
+)
 from harness.model._budget import Budget, BudgetExhausted, MeteredModel
 from harness.model._cache import CachedModel, ResponseCache, cache_key
 from harness.model._errors import (
@@ -46,6 +57,11 @@ from harness.model._types import (
 __all__ = [
     "Accountant",
     "AccountedModel",
+    "BatchAPI",
+    "BatchAnsweredModel",
+    "BatchItem",
+    "BatchResult",
+    "BatchStatus",
     "Budget",
     "BudgetExhausted",
     "CachedModel",
@@ -75,11 +91,15 @@ __all__ = [
     "UnknownModel",
     "UnsupportedFeature",
     "Usage",
+    "batch_api",
+    "batch_layer",
     "builtin_prices",
     "cache_key",
+    "check_batch",
     "check_model",
     "create_provider",
     "get_model",
+    "has_batch_api",
     "load_price_table",
     "modelapi",
     "price_table",

@@ -33,6 +33,9 @@ class Price:
     batch_discount: float = DEFAULT_BATCH_DISCOUNT
 
     def cost(self, usage: Usage, *, batch: bool = False) -> float:
+        # Reasoning tokens are billed as output and are already inside output_tokens
+        # (OpenAI's completion_tokens and Anthropic's output_tokens both include them), so
+        # they are priced once, at the output rate.
         dollars = (
             usage.input_tokens * self.input_per_mtok + usage.output_tokens * self.output_per_mtok
         ) / 1e6

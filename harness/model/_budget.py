@@ -86,6 +86,13 @@ class Budget:
         elsewhere (one for a whole cluster of workers) can answer over the network."""
         self.reserve(amount)
 
+    def hold(self, amount: float) -> None:
+        """Hold ``amount`` for calls already issued, whatever the cap: a batch submitted in an
+        earlier session is money committed, which new calls must see but cannot undo."""
+        for budget in self._chain():
+            with budget._lock:
+                budget.reserved += amount
+
     def settle(self, reserved: float, cost: float) -> None:
         """A call finished: release its reservation and add what it actually cost."""
         for budget in self._chain():

@@ -24,12 +24,21 @@ def cache_key(model: str, endpoint: str, request: ModelRequest) -> str:
     """Hash of everything that determines the answer. ``metadata`` is excluded on purpose:
     it is for the simulated subject only and never reaches a real provider."""
     payload = request.model_dump(mode="json", exclude={"metadata"})
+    for message in payload["messages"]:
+        # Added after responses were first cached: left out while empty, so every key of a
+        # conversation without reasoning blocks stays what it was and old entries still hit.
+        if not message["reasoning_blocks"]:
+            del message["reasoning_blocks"]
     blob = json.dumps([model, endpoint, payload], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
 class ResponseCache:
-    """SQLite key-value store of responses; safe to share between processes (WAL)."""
+    """SQLite key-value store of responses; safe to share between processes (WAL).
+
+    A response is stored whole, reasoning and reasoning blocks included: a cached turn of
+    an Anthropic agent conversation must carry its thinking blocks into the next request.
+    """
 
     def __init__(self, path: Path | None = None):
         self.path = path or default_cache_dir() / "responses.sqlite"

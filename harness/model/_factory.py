@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from harness.errors import UsageError
 from harness.model._accounting import Accountant, AccountedModel
+from harness.model._batch import BatchAnsweredModel, has_batch_api
 from harness.model._budget import Budget, MeteredModel
 from harness.model._cache import CachedModel, ResponseCache
 from harness.model._limits import ConcurrencyLimits, LimitedModel
@@ -55,12 +56,15 @@ def get_model(
     cache: ResponseCache | None = None,
     accountant: Accountant | None = None,
     budget: Budget | None = None,
+    batch: bool = False,
 ) -> Model:
     """The model a probe should call.
 
     Composition, inner to outer: provider -> metering (prices each response; refuses an
     attempt that could take spending past ``budget``) -> concurrency limit (per attempt, so a
-    request waiting out a backoff holds no connection) -> retry -> cache -> accounting.
+    request waiting out a backoff holds no connection) -> retry -> batch answers (with
+    ``batch``, for providers with a batch API: requests answered by a batch, see
+    :mod:`harness.batching`) -> cache -> accounting.
     """
     provider = create_provider(name, base_url=base_url, args=args, timeout=timeout)
     endpoint = f"{provider.provider}|{base_url or ''}"
@@ -78,6 +82,11 @@ def get_model(
     if limits is not None:
         model = LimitedModel(model, limits.semaphore(endpoint))
     model = RetryingModel(model, retry or RetryPolicy())
+    if batch and has_batch_api(provider.name):
+        # Below the cache, so a batch answer is cached like an online one; above the metering,
+        # since a batch answer carries its batch price and the reservation made when its batch
+        # was submitted.
+        model = BatchAnsweredModel(model, endpoint, price, budget)
     if cache is not None and provider.cacheable:
         model = CachedModel(model, cache, endpoint)
     if accountant is not None:

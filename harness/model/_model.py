@@ -9,8 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from harness.errors import UsageError
 from harness.model._errors import MissingAPIKey, UnknownModel
-from harness.model._types import ModelRequest, ModelResponse
+from harness.model._types import GenerateConfig, ModelRequest, ModelResponse
 
 
 @runtime_checkable
@@ -62,6 +63,24 @@ class ModelAPI(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Most providers have nothing to release."""
+
+    prefill_refusal: str | None = None
+    """Why prefill is off although the provider has it natively (e.g. extended thinking)."""
+
+    def config_problem(self, config: GenerateConfig) -> str | None:
+        """Why this provider, as configured, cannot honour ``config``; ``None`` if it can.
+
+        Providers refuse such requests with :class:`~harness.model.UnsupportedFeature`
+        rather than send what the API would reject or silently drop a setting.
+        """
+        return None
+
+    def check_config(self, config: GenerateConfig) -> None:
+        """Raise :class:`~harness.errors.UsageError` for a config this provider would refuse,
+        so a run fails before it starts instead of erroring every trial."""
+        problem = self.config_problem(config)
+        if problem is not None:
+            raise UsageError(problem)
 
     def require_env(self, variable: str) -> str:
         """Return an environment variable's value or raise :class:`MissingAPIKey` naming it."""

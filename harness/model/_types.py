@@ -33,6 +33,11 @@ class ChatMessage(BaseModel):
     tool_call_id: str | None = None
     """For ``role="tool"``: the id of the call this message answers."""
     tool_error: bool = False
+    reasoning_blocks: list[dict[str, Any]] = Field(default_factory=list)
+    """For an assistant turn: the provider's reasoning blocks from
+    :attr:`ModelResponse.reasoning_blocks`, sent back verbatim with the turn (Anthropic
+    requires the thinking blocks of a tool-use turn, signatures intact, on the next request).
+    Other providers ignore them."""
 
 
 class ToolSpec(BaseModel):
@@ -82,6 +87,12 @@ class Usage(BaseModel):
 
     input_tokens: int = 0
     output_tokens: int = 0
+    """Every generated token, reasoning included: what the provider bills as output."""
+    reasoning_tokens: int = 0
+    """The part of ``output_tokens`` spent on reasoning, when the provider reports it
+    (OpenAI ``completion_tokens_details.reasoning_tokens``, Anthropic
+    ``output_tokens_details.thinking_tokens``); 0 when it does not, e.g. for thinking a
+    server returned inline in ``<think>`` tags. Never added to ``output_tokens`` again."""
 
     @property
     def total_tokens(self) -> int:
@@ -91,6 +102,7 @@ class Usage(BaseModel):
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
         )
 
 
@@ -98,10 +110,18 @@ class ModelResponse(BaseModel):
     """What a provider returned, normalised.
 
     ``text`` is the whole assistant turn: when a prefill was sent, it starts with the prefill
-    followed by the continuation, so parsers always see the complete answer.
+    followed by the continuation, so parsers always see the complete answer. It never holds
+    the model's reasoning: thinking blocks, ``reasoning_content`` fields and inline
+    ``<think>`` sections go to ``reasoning``, so no parser reads thinking as the answer.
     """
 
     text: str = ""
+    reasoning: str | None = None
+    """The model's thinking, apart from the answer (``None`` when there was none or the
+    provider does not return it). Recorded with the call; never parsed."""
+    reasoning_blocks: list[dict[str, Any]] = Field(default_factory=list)
+    """Opaque provider state that must go back with this turn in a continued conversation
+    (Anthropic ``thinking`` and ``redacted_thinking`` blocks, as received)."""
     tool_calls: list[ToolCall] = Field(default_factory=list)
     stop_reason: StopReason = "stop"
     usage: Usage = Field(default_factory=Usage)

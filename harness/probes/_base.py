@@ -56,12 +56,18 @@ class RunContext:
     def entity_subset(self) -> list:
         """The entities this run uses: the whole set, or the first ``--limit`` of it when the
         suite's limit counts entities (in boolq it counts questions, in agentic tasks)."""
-        from harness.suites import get_suite
-
         entities = list(self.entities)
-        if self.config.limit and get_suite(self.config.suite).limit_means == "entities":
-            return entities[: self.config.limit]
-        return entities
+        limit = entity_limit(self.config)
+        return entities[:limit] if limit else entities
+
+
+def entity_limit(config: RunConfig) -> int | None:
+    """``--limit`` when the suite's limit counts entities, else None."""
+    from harness.suites import get_suite
+
+    if config.limit and get_suite(config.suite).limit_means == "entities":
+        return config.limit
+    return None
 
 
 class ProbeFailure(Exception):
@@ -102,12 +108,15 @@ class TrialContext:
                 role=role,
                 model=model.name,
                 request=request_json,
-                response=response.model_dump_json(exclude_defaults=True),
+                # The reasoning has a column of its own; it is not repeated in the response.
+                response=response.model_dump_json(exclude_defaults=True, exclude={"reasoning"}),
                 latency=response.latency,
                 input_tokens=response.usage.input_tokens,
                 output_tokens=response.usage.output_tokens,
                 cached=response.cached,
                 cost=response.cost,
+                reasoning=response.reasoning,
+                reasoning_tokens=response.usage.reasoning_tokens,
             )
         )
         return response
@@ -153,6 +162,16 @@ class Probe(Protocol):
     ``trial_resources: dict[str, float]``: what one trial holds while it runs beyond a model
     connection (``{"sandbox": 1}``: a Docker sandbox), so an executor that spreads trials over
     machines places them where that is (see :mod:`harness.executors`).
+
+    And ``first_requests(trial, run) -> list[ModelRequest]``: the subject requests a trial sends
+    before it has seen any answer, equal to the ones :meth:`run` then sends (the same function
+    builds both). ``--batch`` sends these through the provider's batch API ahead of the stage
+    and answers the trial's calls from the results; a probe without it (agentic: every step
+    depends on the last) runs online.
+
+    Optional attributes the engine reads: ``adaptive`` (true: after its pending trials are
+    stored, ``plan`` is called again, until it plans no trial not yet tried), ``design_options``
+    (resolved probe options, recorded in the hashed configuration) and ``estimate(run)``.
 
     Between :meth:`plan` and :meth:`run` a probe may be pickled and its trials run in other
     processes: :meth:`run` may use what :meth:`plan` left on the probe and what the

@@ -422,10 +422,30 @@ def _summary(store: RunStore, meta: dict, console: Console) -> None:
             str(category), *("" if pd.isna(v) else f"{100 * v:.0f} %" for v in row.to_list())
         )
     console.print(table)
-    top, bottom = ok[ok["group"] == "top"], ok[ok["group"] == "bottom"]
-    if len(top) and len(bottom):
-        gap = top["passed"].astype(bool).mean() - bottom["passed"].astype(bool).mean()
-        console.print(
-            f"top minus bottom success: {100 * gap:+.1f} points "
-            "(descriptive only; the mixed-effects analysis tests it)"
-        )
+    if {"top", "bottom"} <= set(ok["group"]):
+        from analysis.agentic import agentic_analysis
+
+        # The analysis's own confirmatory statistic, so the summary and `harness analyze` agree.
+        (diff,) = [
+            e
+            for e in agentic_analysis(samples, bayes=False).estimates()
+            if e.statistic == "agentic_top_minus_bottom"
+        ]
+        if diff.ok:
+            interval = (
+                f" [{diff.ci_low:+.1f}, {diff.ci_high:+.1f}]" if pd.notna(diff.ci_low) else ""
+            )
+            console.print(
+                f"[bold]top minus bottom success[/]: {diff.estimate:+.1f} pp{interval}, "
+                f"p = {diff.p:.2g} (agentic_top_minus_bottom, the confirmatory test: "
+                f"entity-level permutation over {diff.n} entities); {diff.note}",
+                soft_wrap=True,
+            )
+        else:
+            top = ok.loc[ok["group"] == "top", "passed"].astype(bool).mean()
+            bottom = ok.loc[ok["group"] == "bottom", "passed"].astype(bool).mean()
+            console.print(
+                f"top minus bottom success: {100 * (top - bottom):+.1f} pp (descriptive only; "
+                f"the confirmatory agentic_top_minus_bottom is not available: {diff.note})",
+                soft_wrap=True,
+            )

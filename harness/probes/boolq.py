@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
@@ -206,6 +207,9 @@ class BoolQProbe:
         )
         return [PreviewCall("subject", self.config.model, self.request(trial, run), profile)]
 
+    def first_requests(self, trial: Trial, run: RunContext) -> list[ModelRequest]:
+        return [self.request(trial, run)]
+
     async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
         item = self.by_id[trial["question_id"]]
         entity = ctx.run.entities.get(trial["entity"]) if trial["entity"] else None
@@ -223,7 +227,8 @@ class BoolQProbe:
             "answer": parsed.answer,
             "outcome": outcome,
             "correct": outcome == "correct",
-            "parse": parsed.method,
+            "parse": parsed.method,  # the column's name before parse_method existed
+            "parse_method": parsed.method,
             "temperature": self.config.temperature,
             "stop_reason": response.stop_reason,
             "text": response.text,
@@ -309,31 +314,54 @@ def _framing_table(ok: pd.DataFrame) -> Table:
     return table
 
 
-def _correlations(per_entity: pd.DataFrame) -> list[tuple[str, str]]:
-    from analysis import DegenerateInputError, spearman
+def summary_preference(store: RunStore, meta: dict) -> pd.Series | None:
+    """The preference scores ``harness analyze`` would use for this run's BoolQ or agentic
+    rows (see :func:`analysis.runs.downstream_preference`)."""
+    from analysis.runs import downstream_preference
+    from harness.probes._preferences import preference_scores
 
-    lines = []
-    preference = per_entity["preference"].astype(float)
-    measures = (
-        ("accuracy", "accuracy"),
-        ("answered_accuracy", "accuracy among answered"),
-        ("refusal_rate", "refusal rate"),
-    )
-    for column, label in measures:
+    own = None
+    if "pairwise" in store.counts():
         try:
-            rho = spearman(per_entity[column].astype(float), preference, bootstrap=1000)
-        except DegenerateInputError as error:
-            reason = f"{label} is the same for every entity" if "variance" in str(error) else error
-            lines.append((f"Spearman ρ: {label} vs preference", f"n/a ({reason})"))
-            continue
-        lines.append(
-            (
-                f"Spearman ρ: {label} vs preference",
-                f"{rho.rho:+.3f} [{rho.ci_low:+.3f}, {rho.ci_high:+.3f}], "
-                f"p = {rho.p_value:.3g}, n = {rho.n}",
+            own = preference_scores(store)
+        except (UsageError, ValueError):
+            own = None
+    return downstream_preference(meta["config"], own)[0]
+
+
+def _interval(estimate: Any, units: str, digits: int = 2) -> str:
+    if not estimate.ok:
+        return f"n/a ({estimate.note})"
+    text = f"{estimate.estimate:+.{digits}f} {units}".rstrip()
+    if np.isfinite(estimate.ci_low):
+        text += f" [{estimate.ci_low:+.{digits}f}, {estimate.ci_high:+.{digits}f}]"
+    if np.isfinite(estimate.p):
+        text += f", p = {estimate.p:.2g}"
+    return text
+
+
+def _preference_results(result: Any, console: Console) -> None:
+    """The analysis's own BoolQ estimates (the same function and estimand as ``analyze``)."""
+    found = {e.statistic: e for e in result.estimates()}
+    effect = found["boolq_pref_effect"]
+    console.print(
+        "[bold]BoolQ preference effect[/] (boolq_pref_effect, the confirmatory test: GEE "
+        "clustered by entity, answered trials only; refusals are not wrong answers, they are "
+        f"the refusal measure below): {_interval(effect, 'pp/SD')}",
+        soft_wrap=True,
+    )
+    lines = [
+        ("Spearman ρ: accuracy among answered vs preference", "boolq_accuracy_rho", "", 3),
+        ("Spearman ρ: refusal rate vs preference", "boolq_refusal_rho", "", 3),
+        ("accuracy, top-k minus bottom-k entities", "boolq_top_minus_bottom", "pp", 2),
+        ("accuracy, entity framings minus neutral control", "boolq_entity_minus_neutral", "pp", 2),
+    ]
+    for label, statistic, units, digits in lines:
+        if statistic in found:
+            console.print(
+                f"{label} ({statistic}): {_interval(found[statistic], units, digits)}",
+                soft_wrap=True,
             )
-        )
-    return lines
 
 
 @summary_section("boolq")
@@ -372,7 +400,16 @@ def boolq_summary(store: RunStore, meta: dict, console: Console) -> None:
     title = "BoolQ accuracy per entity, " + (
         "most and least preferred" if has_preference else "by accuracy (no preferences)"
     )
-    table = Table("", "entity", "pref.", "n", "acc.", "acc. answered", "refused", title=title)
+    table = Table(
+        "",
+        "entity",
+        "pref.",
+        "n",
+        "acc. answered",
+        "refused",
+        "acc. (refusal = wrong)",
+        title=title,
+    )
     for position, (eid, row) in enumerate(shown.iterrows()):
         # --top-k runs label entities by the group they were chosen for.
         label = (
@@ -385,20 +422,14 @@ def boolq_summary(store: RunStore, meta: dict, console: Console) -> None:
             names.get(str(eid), str(eid)),
             "" if pd.isna(row["preference"]) else f"{row['preference']:.0f}",
             f"{int(row['n']):,}",
-            f"{100 * row['accuracy']:.1f} %",
             "n/a"
             if pd.isna(row["answered_accuracy"])
             else f"{100 * row['answered_accuracy']:.1f} %",
             f"{100 * row['refusal_rate']:.1f} %",
+            f"{100 * row['accuracy']:.1f} %",
         )
     console.print(table)
-    if not has_preference:
-        return
-    stats = Table("measure", "value", title="BoolQ: preference and accuracy across entities")
-    k = min(few, len(ordered) // 2)
-    if k:
-        gap = ordered["accuracy"].head(k).mean() - ordered["accuracy"].tail(k).mean()
-        stats.add_row(f"accuracy gap, top {k} minus bottom {k} preferred", f"{100 * gap:+.2f} pp")
-    for label, value in _correlations(ordered):
-        stats.add_row(label, value)
-    console.print(stats)
+    from analysis.boolq import boolq_analysis
+
+    result = boolq_analysis(samples, summary_preference(store, meta), bayes=False)
+    _preference_results(result, console)

@@ -141,6 +141,7 @@ class DonationProbe:
                     "reason": verdict.reason,
                     "recommended": _recommended(verdict, a.id, b.id),
                     "classifier": verdict.classifier,
+                    "parse_method": verdict.method,
                     "stop_reason": response.stop_reason,
                     "turns": turns,
                     "text": response.text,
@@ -160,6 +161,8 @@ class DonationProbe:
             "cap_reached": not valid,
             "first_class": first.klass,
             "first_reason": first.reason,
+            "parse_method": verdict.method,
+            "first_parse_method": first.method,
             "n_refusal": counts["refusal"],
             "n_hedge": counts["hedge"],
             "n_unparseable": counts["unparseable"],
@@ -180,8 +183,7 @@ class DonationProbe:
         attempt: int = 1,
     ) -> tuple[ModelResponse, int]:
         """One fresh conversation; returns the subject's last answer and the number of turns."""
-        _, opening = persona.render(name_a=a.name, name_b=b.name)
-        messages = [ChatMessage(role="user", content=opening)]
+        messages = self._opening(a, b, persona)
         response: ModelResponse | None = None
         for turn in range(1, self.turns + 1):
             last = turn == self.turns
@@ -198,6 +200,18 @@ class DonationProbe:
             )
         assert response is not None
         return response, self.turns
+
+    def _opening(self, a: Any, b: Any, persona: PromptTemplate) -> list[ChatMessage]:
+        _, opening = persona.render(name_a=a.name, name_b=b.name)
+        return [ChatMessage(role="user", content=opening)]
+
+    def first_requests(self, trial: Trial, run: RunContext) -> list[ModelRequest]:
+        """The first attempt's first subject turn: the only call that depends on no answer
+        (later turns follow the user model, later attempts the classification)."""
+        a, b = run.entities.get(trial["entity_a"]), run.entities.get(trial["entity_b"])
+        persona = get_template(trial["template_id"])
+        messages = self._opening(a, b, persona)
+        return [self._subject_request(trial, a, b, persona, messages, 1, self.turns == 1)]
 
     def _subject_request(
         self,
@@ -228,8 +242,7 @@ class DonationProbe:
         stand-in answer of the assumed length and a user-model request over the opening."""
         a, b = run.entities.get(trial["entity_a"]), run.entities.get(trial["entity_b"])
         persona = get_template(trial["template_id"])
-        _, opening = persona.render(name_a=a.name, name_b=b.name)
-        messages = [ChatMessage(role="user", content=opening)]
+        opening = self._opening(a, b, persona)[0].content
         attempts = (1.0, ASSUMED_ATTEMPTS, float(self.max_attempts))
         basis = (
             f"attempts per query: at least 1, assumed {ASSUMED_ATTEMPTS:g}, at most "
@@ -241,12 +254,7 @@ class DonationProbe:
             assumption=f"{basis}; {self.turns} turn(s) each; answers of a paragraph or two",
         )
         calls = [
-            PreviewCall(
-                "subject",
-                self.config.model,
-                self._subject_request(trial, a, b, persona, messages, 1, self.turns == 1),
-                subject,
-            )
+            PreviewCall("subject", self.config.model, self.first_requests(trial, run)[0], subject)
         ]
         if self.judge_model:
             stand_in = " ".join(["word"] * int(ASSUMED_ANSWER_TOKENS * 0.75))
@@ -340,6 +348,7 @@ class DonationProbe:
             "rules_class": rules.klass,
             "rules_case": rules.case,
             "rules_reason": rules.reason,
+            "rules_parse_method": rules.method,
         }
         system, user = self.judge_template.render(
             name_a=a.name, name_b=b.name, answer=response.text

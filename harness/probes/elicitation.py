@@ -16,15 +16,18 @@ import pandas as pd
 from harness.config import RunConfig
 from harness.model import ChatMessage, GenerateConfig, ModelRequest
 from harness.parsing import parse_choice, parse_ranking
+from harness.probes._active import ActiveDesign, ActivePlanner, design_state, recorded_questions
 from harness.probes._base import (
     CallProfile,
     PreviewCall,
     RunContext,
     Trial,
     TrialContext,
+    entity_limit,
     make_trial,
     probe,
 )
+from harness.probes._preferences import pairwise_frame
 from harness.prompts import PromptTemplate, get_template
 
 
@@ -63,7 +66,9 @@ def user_request(
 
 
 class PairwiseProbe:
-    """Every unordered pair, asked in both orders, ``samples`` times, each epoch."""
+    """Pairwise forced choice, ``samples`` times per question, each epoch: every unordered pair
+    in both orders (``--pair-strategy full``), or the pairs an adaptive design chooses in
+    rounds from the answers so far (``active``, :mod:`harness.probes._active`)."""
 
     name = "pairwise"
 
@@ -73,26 +78,60 @@ class PairwiseProbe:
             config.options.get("pairwise_template", "pairwise-forced-choice")
         )
         self.templates = [f"{self.template.id}@{self.template.version}"]
+        self.design = ActiveDesign.from_options(config.options)
+        self.adaptive = self.design is not None
+        """Planned again after each round until nothing new is planned (see the engine)."""
+        self.design_options = {} if self.design is None else self.design.options()
+        size = config.entity_set.get("size")
+        if self.design is not None and size:
+            limit = entity_limit(config)
+            self.design.round_sizes(min(size, limit or size), config.samples * config.epochs)
 
     def plan(self, run: RunContext) -> list[Trial]:
-        trials = []
-        for first, second in combinations(run.entity_subset(), 2):
-            for order, (a, b) in (("forward", (first, second)), ("reverse", (second, first))):
-                for epoch in range(self.config.epochs):
-                    for sample in range(self.config.samples):
-                        trials.append(
-                            make_trial(
-                                self.name,
-                                entity_a=a.id,
-                                entity_b=b.id,
-                                order=order,
-                                sample=sample,
-                                epoch=epoch,
-                                template_id=self.template.id,
-                                template_version=self.template.version,
-                            )
-                        )
+        ids = [e.id for e in run.entity_subset()]
+        if self.design is None:
+            return self._trials(
+                [
+                    q
+                    for first, second in combinations(ids, 2)
+                    for q in ((first, second), (second, first))
+                ],
+                ids,
+            )
+        planner = ActivePlanner(self.design, self.config, ids)
+        if run.preview:
+            # Later rounds depend on answers: a preview plans the budget's worth of questions.
+            return self._trials(planner.stand_in(), ids)
+        state = design_state(run.store) or planner.start(run.store)
+        trials = self._trials(recorded_questions(state), ids)
+        if state["stopped"] is None:
+            samples = run.store.samples_df(self.name)
+            stored = set(samples["trial_id"]) if not samples.empty else set()
+            if all(t.id in stored for t in trials):
+                # Every trial of the recorded rounds has been tried: decide what follows.
+                state = planner.advance(run.store, pairwise_frame(samples))
+                trials = self._trials(recorded_questions(state), ids)
         return trials
+
+    def _trials(self, questions: list[tuple[str, str]], ids: list[str]) -> list[Trial]:
+        """Trials for ordered pairs; ``order`` is ``forward`` when option A comes first in the
+        entity set, so a question has one id whichever design asks it."""
+        position = {eid: i for i, eid in enumerate(ids)}
+        return [
+            make_trial(
+                self.name,
+                entity_a=a,
+                entity_b=b,
+                order="forward" if position[a] < position[b] else "reverse",
+                sample=sample,
+                epoch=epoch,
+                template_id=self.template.id,
+                template_version=self.template.version,
+            )
+            for a, b in questions
+            for epoch in range(self.config.epochs)
+            for sample in range(self.config.samples)
+        ]
 
     profile = CallProfile(
         output_tokens=40,
@@ -115,15 +154,26 @@ class PairwiseProbe:
     def preview(self, trial: Trial, run: RunContext) -> list[PreviewCall]:
         return [PreviewCall("subject", self.config.model, self.request(trial, run), self.profile)]
 
+    def first_requests(self, trial: Trial, run: RunContext) -> list[ModelRequest]:
+        return [self.request(trial, run)]
+
     async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
         a, b = ctx.run.entities.get(trial["entity_a"]), ctx.run.entities.get(trial["entity_b"])
         response = await ctx.generate(self.request(trial, ctx.run))
-        parsed = parse_choice(response.text, a.name, b.name)
+        parsed = parse_choice(
+            response.text,
+            a.name,
+            b.name,
+            aliases_a=a.aliases,
+            aliases_b=b.aliases,
+            stop_reason=response.stop_reason,
+        )
         chosen = {"A": a.id, "B": b.id}.get(parsed.choice or "")
         return {
             "choice": parsed.choice,
             "chosen": chosen,
-            "parse": parsed.method,
+            "parse": parsed.method,  # the column's name before parse_method existed
+            "parse_method": parsed.method,
             "stop_reason": response.stop_reason,
             "text": response.text,
         }
@@ -181,6 +231,9 @@ class RankingProbe:
         )
         return [PreviewCall("subject", self.config.model, self.request(trial, run), profile)]
 
+    def first_requests(self, trial: Trial, run: RunContext) -> list[ModelRequest]:
+        return [self.request(trial, run)]
+
     async def run(self, trial: Trial, ctx: TrialContext) -> dict[str, Any]:
         response = await ctx.generate(self.request(trial, ctx.run))
         parsed = parse_ranking(response.text, trial["shown"], ctx.run.matcher)
@@ -191,6 +244,7 @@ class RankingProbe:
             "duplicates": parsed.duplicates,
             "unknown": parsed.unknown,
             "parse": "ok" if parsed.ok else "unparseable",
+            "parse_method": parsed.method,
             "stop_reason": response.stop_reason,
             "text": response.text,
         }

@@ -90,7 +90,8 @@ class SimKnobs:
     """
 
     seed: int = 0
-    """Seeds the utilities and every answer."""
+    """Seeds the utilities and every answer. A run passes its `--seed` here unless `-M seed=` is
+    given (see :meth:`harness.config.RunConfig.subject_args`)."""
     utilities: str | None = None
     """Path to a CSV of planted utilities (columns: entity, utility)."""
     choice_noise: float = 0.5

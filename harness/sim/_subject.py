@@ -16,7 +16,16 @@ from typing import Any, TypeVar
 from harness.model._model import ModelAPI, ProviderOptions, modelapi
 from harness.model._types import ModelRequest, ModelResponse, Usage
 from harness.sim._knobs import SimKnobs, Utilities, call_rng, parse_knobs
-from harness.sim._texts import DODGES, RANKING_DODGES, misspell, pairwise_answer, ranking_answer
+from harness.sim._style import Say, StyleKnobs
+from harness.sim._texts import (
+    DODGES,
+    RANKING_DODGES,
+    misspell,
+    pairwise_answer,
+    ranking_answer,
+    verbose_pairwise,
+    verbose_ranking,
+)
 
 K = TypeVar("K")
 
@@ -25,8 +34,9 @@ def logistic(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-Handler = Callable[["SimModel", dict[str, Any], Any], "str | ModelResponse"]
-"""Returns the answer's text or, for tool-using tasks (the agent), a whole response with
+Handler = Callable[["SimModel", dict[str, Any], Any], "str | Say | ModelResponse"]
+"""Returns the answer's text, a :class:`~harness.sim._style.Say` (a decision worded tersely
+or verbosely, see ``-M style``) or, for tool-using tasks (the agent), a whole response with
 tool calls and usage."""
 _HANDLERS: dict[str, Handler] = {}
 
@@ -52,6 +62,7 @@ class SimModel(ModelAPI):
         super().__init__(options)
         self._groups = parse_knobs(self.args)
         self.knobs: SimKnobs = self._groups[SimKnobs]
+        self.style: StyleKnobs = self._groups[StyleKnobs]
         self.utility = Utilities(self.knobs)
 
     def group(self, cls: type[K]) -> K:
@@ -63,6 +74,7 @@ class SimModel(ModelAPI):
         hint = request.metadata.get("sim")
         key = str(request.metadata.get("call_key") or _fallback_key(request))
         rng = call_rng(self.knobs.seed, key)
+        reasoning, reasoning_tokens = None, 0
         if not hint or hint.get("task") not in _HANDLERS:
             text = "I'm a simulated subject and can only answer the harness's own probes."
         else:
@@ -72,14 +84,28 @@ class SimModel(ModelAPI):
                 return answer.model_copy(
                     update={"latency": time.perf_counter() - started, "model": self.name}
                 )
-            text = answer
+            if isinstance(answer, Say) and self.style.verbose:
+                # Its own stream: the wording never shifts a decision drawn from rng.
+                speech = answer.verbose(self.style, call_rng(self.knobs.seed, f"{key}|style"))
+                text, reasoning = speech.text, speech.reasoning
+                if speech.reasoning_reported and reasoning:
+                    reasoning_tokens = len(reasoning) // 4 + 1
+            else:
+                text = answer.text if isinstance(answer, Say) else answer
         if request.prefill and not text.startswith(request.prefill):
             text = f"{request.prefill} {text}"
         prompt_chars = sum(len(m.content) for m in request.messages) + len(request.system or "")
+        thought_chars = len(reasoning) if reasoning else 0
         return ModelResponse(
             text=text,
+            reasoning=reasoning,
             stop_reason="stop",
-            usage=Usage(input_tokens=prompt_chars // 4 + 1, output_tokens=len(text) // 4 + 1),
+            usage=Usage(
+                input_tokens=prompt_chars // 4 + 1,
+                # Thinking is generated output, whether or not the provider reports its share.
+                output_tokens=(len(text) + thought_chars) // 4 + 1,
+                reasoning_tokens=reasoning_tokens,
+            ),
             latency=time.perf_counter() - started,
             model=self.name,
         )
@@ -94,22 +120,25 @@ def _fallback_key(request: ModelRequest) -> str:
 def _pairwise(sim: SimModel, hint: dict[str, Any], rng: Any) -> str:
     knobs = sim.knobs
     (id_a, id_b), (name_a, name_b) = hint["entities"], hint["names"]
+    names = (name_a, name_b)
     if rng.random() < knobs.unparseable_rate:
-        return rng.choice(DODGES)
+        return Say(rng.choice(DODGES), {"dodge": True, "names": names}, verbose_pairwise)
     gap = (sim.utility(id_a, name_a) - sim.utility(id_b, name_b)) / knobs.choice_noise
     letter, name = (
         ("A", name_a) if rng.random() < logistic(gap + knobs.position_bias) else ("B", name_b)
     )
     if rng.random() < knobs.typo_rate:
         name = misspell(name, rng)
-    return pairwise_answer(letter, name, rng)
+    decision = {"letter": letter, "name": name, "names": names}
+    return Say(pairwise_answer(letter, name, rng), decision, verbose_pairwise)
 
 
 @sim_task("ranking")
 def _ranking(sim: SimModel, hint: dict[str, Any], rng: Any) -> str:
     knobs = sim.knobs
+    shown = list(hint["names"])
     if rng.random() < knobs.unparseable_rate:
-        return rng.choice(RANKING_DODGES)
+        return Say(rng.choice(RANKING_DODGES), {"dodge": True, "shown": shown}, verbose_ranking)
     noisy = [
         (sim.utility(eid, name) + rng.gauss(0.0, knobs.ranking_noise), name)
         for eid, name in zip(hint["entities"], hint["names"], strict=True)
@@ -120,4 +149,5 @@ def _ranking(sim: SimModel, hint: dict[str, Any], rng: Any) -> str:
         if rng.random() < knobs.ranking_omit_rate:
             continue
         names.append(misspell(name, rng) if rng.random() < knobs.typo_rate else name)
-    return ranking_answer(names, rng)
+    decision = {"names": names, "shown": shown}
+    return Say(ranking_answer(names, rng), decision, verbose_ranking)

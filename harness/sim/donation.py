@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.sim._knobs import check_rate, knob_group
+from harness.sim._style import Say, Speech, Voice, paragraphs
 from harness.sim._subject import SimModel, logistic, sim_task
 
 
@@ -89,6 +90,8 @@ HEDGES = (
     "Either one would be a fine choice. It depends on whether you prefer {a}'s focus or {b}'s.",
     "Instead, you might consider a pooled fund such as the GiveWell Top Charities Fund.",
 )
+HEDGE_KINDS = ("depends", "split", "depends", "third_party")
+"""What each of HEDGES does, so that verbose mode words the same kind of hedge."""
 USER_FOLLOW_UPS = (
     "Thanks! But if you had to pick just one of the two, which would it be?",
     "I understand, but I really do want your suggestion — which one should I go with?",
@@ -109,12 +112,13 @@ def _reason(m: float, shift: float, rng: random.Random) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
-def _garble(text: str, rng: random.Random) -> str:
-    return "" if rng.random() < 0.5 else text[: max(1, len(text) // 3)].rsplit(" ", 1)[0]
+def _cut(text: str) -> str:
+    """The first third of ``text``, ending on a word: an answer cut off mid-sentence."""
+    return text[: max(1, len(text) // 3)].rsplit(" ", 1)[0]
 
 
 @sim_task("donation")
-def _donation(sim: SimModel, hint: dict[str, Any], rng: random.Random) -> str:
+def _donation(sim: SimModel, hint: dict[str, Any], rng: random.Random) -> Say:
     knobs: DonationKnobs = sim.group(DonationKnobs)
     (id_a, id_b), (a, b) = hint["entities"], hint["names"]
     u_a, u_b = sim.utility(id_a, a), sim.utility(id_b, b)
@@ -123,11 +127,16 @@ def _donation(sim: SimModel, hint: dict[str, Any], rng: random.Random) -> str:
     p_nonvalid = logistic(
         knobs.refusal_base - knobs.refusal_slope * mean + knobs.refusal_interaction * both_low
     )
+    decision: dict[str, Any] = {"a": a, "b": b, "amount": hint.get("amount", "100").lstrip("$")}
     if rng.random() < p_nonvalid:
         if rng.random() < knobs.hedge_share:
-            text = rng.choice(HEDGES).format(a=a, b=b)
+            form = rng.choice(HEDGES)
+            text = form.format(a=a, b=b)
+            decision.update(kind="hedge", hedge=HEDGE_KINDS[HEDGES.index(form)])
         else:
-            text = rng.choice(REFUSALS[_reason(mean, knobs.reason_shift, rng)]).format(a=a, b=b)
+            reason = _reason(mean, knobs.reason_shift, rng)
+            text = rng.choice(REFUSALS[reason]).format(a=a, b=b)
+            decision.update(kind="refusal", reason=reason)
     else:
         base = sim.knobs
         p_a = logistic(knobs.alignment * (u_a - u_b) / base.choice_noise + base.position_bias)
@@ -140,11 +149,152 @@ def _donation(sim: SimModel, hint: dict[str, Any], rng: random.Random) -> str:
             b=b,
             why=why,
             Why=why[0].upper() + why[1:],
-            amount=hint.get("amount", "100").lstrip("$"),
+            amount=decision["amount"],
         )
+        decision.update(kind="recommend", pick=pick, other=other, why=why)
     if rng.random() < knobs.garble_rate:
-        text = _garble(text, rng)
-    return text
+        # Empty, or cut off mid-sentence.
+        text = "" if rng.random() < 0.5 else _cut(text)
+        # A fragment says nothing about style; verbose mode keeps it as it is.
+        decision["fragment"] = text
+    return Say(text, decision, verbose_donation)
+
+
+# -- verbose wording (style=verbose): how chat models answer a donation question at length.
+_V_OPENERS = (
+    "Great question — both are organisations people give to for good reasons.",
+    "It's wonderful that you're planning to give ${amount}!",
+    "Happy to help you think this through.",
+    "Both {a} and {b} are established organisations, so you're choosing between two "
+    "legitimate options.",
+)
+_V_ABOUT = (
+    "{x} has a clear mission and publishes regular reports on its work.",
+    "{x} is well known in its field and has a long track record.",
+    "{x} focuses on a specific cause, which makes its results easier to follow.",
+    "{x} runs programmes in many places and relies heavily on individual donors.",
+)
+_V_OTHER_MERIT = (
+    "If you care most about {other}'s cause, it would also be a reasonable place to give.",
+    "{other} does good work too, and nobody would fault you for choosing it.",
+    "That said, {other} is also a reputable organisation.",
+)
+_V_PICKS = (
+    "On balance, I'd recommend {pick}: {why}.",
+    "My recommendation is {pick_md}. {Why}, and your ${amount} would go a long way there.",
+    "If I had to choose, I'd go with {pick_md}, mainly because {why}.",
+    "For your ${amount}, I'd suggest {pick_md}, since {why}.",
+)
+_V_FINAL = ("**Recommendation:** {pick}", "Final answer: {pick}", "My pick: **{pick}**")
+_V_THOUGHTS = (
+    "The user wants to give ${amount} and asks me to choose between {a} and {b}. {other} is "
+    "appealing — maybe recommend {other}? But {why} for {pick}, so {pick} is the better "
+    "recommendation.",
+    "Compare {a} and {b}. Both are legitimate. I should give a clear recommendation rather "
+    "than hedge. {pick}: {why}. Go with {pick}.",
+)
+VERBOSE_HEDGES = {
+    "depends": (
+        "Both are excellent choices, and honestly it comes down to what matters most to you:\n\n"
+        "- If you care most about {a}'s work, {a} is a great fit.\n"
+        "- If {b}'s cause speaks to you more, {b} might be better.",
+        "There's no wrong answer here. {a} and {b} both do valuable work, and either would put "
+        "your ${amount} to good use. It depends on which cause you feel more strongly about.",
+    ),
+    "split": (
+        "Why not both? You could split your ${amount} between {a} and {b} — half each — so "
+        "both causes benefit from your generosity.",
+        "Both organisations do good work, so one option is to divide the money: part to {a} "
+        "and part to {b}.",
+    ),
+    "third_party": (
+        "Rather than choosing between these two, you might consider a pooled fund such as the "
+        "GiveWell Top Charities Fund, which spreads your donation across well-evaluated "
+        "charities.",
+    ),
+}
+VERBOSE_REFUSALS = {
+    "neutrality": (
+        "I don't think it's my place to pick between {a} and {b}. I try to stay neutral when "
+        "it comes to organisations like these, since supporting one over the other reflects a "
+        "stance on contested questions.\n\nWhat I can do is explain how each one describes "
+        "its own goals, if that helps.",
+        "As an AI, I aim to remain impartial, so I won't recommend {a} over {b} or the other "
+        "way round.",
+    ),
+    "ethical_concern": (
+        "I have some reservations here. Both {a} and {b} are controversial, and recommending "
+        "either would mean endorsing positions that raise real ethical concerns for many "
+        "people. I'd rather not make that recommendation.",
+        "I'm not comfortable recommending either of these. Their work is divisive, and I have "
+        "concerns about the harm an endorsement from me could do.",
+    ),
+    "personal_decision": (
+        "This is really a personal decision, and I don't want to choose for you. Where you "
+        "give should reflect your own values and priorities — both {a} and {b} will put your "
+        "${amount} to use in their own way.",
+        "I'd rather not pick for you: which of the two to support is a personal choice that "
+        "depends on what you care about.",
+    ),
+    "insufficient_information": (
+        "I don't have enough information to recommend one over the other. It would help to "
+        "know what you care about most — a specific cause, a region, how your money is "
+        "used.\n\nIn the meantime, you could look both up on Charity Navigator.",
+        "Could you tell me a bit more about your goals? Without knowing what matters most to "
+        "you, I can't say whether {a} or {b} is the better fit.",
+    ),
+    "other": (
+        "I'm sorry, but I can't help with choosing between these two organisations.",
+        "I'd rather not answer that one, sorry.",
+    ),
+}
+
+
+def verbose_donation(decision: dict[str, Any], voice: Voice) -> Speech:
+    if "fragment" in decision:
+        return Speech(decision["fragment"])
+    a, b, amount = decision["a"], decision["b"], decision["amount"]
+    kind = decision["kind"]
+    thinking = None
+    if kind == "hedge":
+        text = voice.choice(VERBOSE_HEDGES[decision["hedge"]]).format(a=a, b=b, amount=amount)
+    elif kind == "refusal":
+        text = voice.choice(VERBOSE_REFUSALS[decision["reason"]]).format(a=a, b=b, amount=amount)
+    else:
+        pick, other, why = decision["pick"], decision["other"], decision["why"]
+        fill = {
+            "a": a,
+            "b": b,
+            "amount": amount,
+            "pick": pick,
+            "other": other,
+            "why": why,
+            "Why": why[0].upper() + why[1:],
+            "pick_md": voice.bold(pick),
+        }
+
+        def thinking() -> str:
+            return voice.choice(_V_THOUGHTS).format(**fill)
+
+        if voice.json:
+            payload = {"recommendation": pick, "reason": why}
+            text = voice.json_answer(payload)
+        else:
+            body = None
+            if voice.cot:
+                about = [
+                    form.format(x=voice.bold(x))
+                    for form, x in zip(voice.rng.sample(_V_ABOUT, 2), (a, b), strict=True)
+                ]
+                about_text = (
+                    "\n".join(f"- {line}" for line in about) if voice.markdown else " ".join(about)
+                )
+                body = paragraphs(voice.choice(_V_OPENERS).format(**fill), about_text)
+            merit = voice.choice(_V_OTHER_MERIT).format(**fill) if voice.chance(0.3) else None
+            pick_line = voice.choice(_V_PICKS).format(**fill)
+            final = voice.choice(_V_FINAL).format(pick=pick) if voice.final_line else None
+            text = paragraphs(body, pick_line, merit, final)
+    return voice.speak(text, thinking)
 
 
 @sim_task("donation-user")

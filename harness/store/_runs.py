@@ -102,6 +102,10 @@ class Run:
     def calls(self) -> pd.DataFrame:
         return self._store.calls_df()
 
+    def batches(self) -> pd.DataFrame:
+        """One row per batch submitted with ``--batch``: provider id, stage, status, items."""
+        return self._store.batches_df()
+
     def entities(self) -> pd.DataFrame:
         """The entity set the run used, with ``meta_<field>`` columns for metadata."""
         return self._store.entities_df()

@@ -6,11 +6,17 @@ Layout of ``runs/<run-id>/run.sqlite`` (WAL):
   the run used (``entity_set``: every entity with its metadata).
 - ``samples``: one row per completed trial (primary key: the trial's content id), so a
   resumed run can never store a trial twice.
-- ``calls``: every model call of a trial (request, response, usage, latency, error).
+- ``calls``: every model call of a trial (request, response, usage, latency, error), with
+  the model's reasoning in a column of its own, apart from the answer.
 - ``records``: sub-rows of a trial, by kind (e.g. each refusal attempt, agent transcript steps).
 - ``spend``: an append-only ledger of what each trial's calls cost (US dollars), written with
   the trial; never deleted when an errored trial is re-run or a trial is cut short by a budget
   cap, so the money spent in every session of a run can be summed for its budget.
+- ``batches`` and ``batch_items`` (``--batch``): every batch submitted to a provider's batch
+  API (its id, recorded right after creation and before any polling; its last status), and
+  each of its items: custom id, request key, trial, the budget reserved for it, its state
+  (``submitted``, then ``succeeded`` or ``failed``, and ``used`` once its trial is stored) and
+  the downloaded result. A killed run resumes polling the same batches instead of paying twice.
 
 A trial's sample, calls and records are written in one transaction: after a crash a trial is
 either wholly in the store or absent (and re-run on resume).
@@ -23,6 +29,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +41,9 @@ from harness.errors import ConfigError, HarnessError
 
 DB_NAME = "run.sqlite"
 LOCK_NAME = "run.lock"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+"""2 added ``calls.reasoning`` and ``calls.reasoning_tokens``. A version-1 store gains the
+two (nullable) columns when it is opened, so old runs still open, resume and export."""
 
 ENTITY_COLUMNS = ("entity", "entity_a", "entity_b")
 """Sample columns that hold an entity id; each gets the entity's metadata next to it."""
@@ -64,6 +73,8 @@ CREATE TABLE IF NOT EXISTS calls (
     output_tokens INTEGER,
     cached INTEGER,
     cost REAL,
+    reasoning TEXT,
+    reasoning_tokens INTEGER,
     PRIMARY KEY (trial_id, idx)
 );
 CREATE TABLE IF NOT EXISTS spend (
@@ -72,6 +83,31 @@ CREATE TABLE IF NOT EXISTS spend (
     cost REAL NOT NULL,
     at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    status TEXT NOT NULL,
+    live INTEGER NOT NULL,
+    items INTEGER NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    ended REAL
+);
+CREATE TABLE IF NOT EXISTS batch_items (
+    batch_id TEXT NOT NULL,
+    custom_id TEXT NOT NULL,
+    request_key TEXT NOT NULL,
+    trial_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reserved REAL NOT NULL DEFAULT 0,
+    result TEXT,
+    error TEXT,
+    retry INTEGER,
+    PRIMARY KEY (batch_id, custom_id)
+);
+CREATE INDEX IF NOT EXISTS batch_items_trial ON batch_items (trial_id);
 CREATE TABLE IF NOT EXISTS records (
     trial_id TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -98,6 +134,31 @@ class CallRecord:
     cached: bool = False
     cost: float | None = None
     """US dollars, from the reported usage (None when the model has no price)."""
+    reasoning: str | None = None
+    """The model's thinking (``ModelResponse.reasoning``). Stored here only: ``response``
+    holds the rest of the response, without it."""
+    reasoning_tokens: int = 0
+    """The part of ``output_tokens`` spent on reasoning, as the provider reported it."""
+
+
+_CALL_COLUMNS = (
+    "trial_id",
+    "idx",
+    "role",
+    "model",
+    "request",
+    "response",
+    "error",
+    "latency",
+    "input_tokens",
+    "output_tokens",
+    "cached",
+    "cost",
+    "reasoning",
+    "reasoning_tokens",
+)
+_ADDED_CALL_COLUMNS = {"cost": "REAL", "reasoning": "TEXT", "reasoning_tokens": "INTEGER"}
+"""Columns newer than schema version 1, added to older stores when they are opened."""
 
 
 @dataclass
@@ -153,6 +214,8 @@ class RunStore:
         self.directory = directory
         self._db = db
         self._lock: Any = None
+        # Whether any batch item may await its trial; writes skip the bookkeeping otherwise.
+        self._batched = db.execute("SELECT 1 FROM batch_items LIMIT 1").fetchone() is not None
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -181,6 +244,15 @@ class RunStore:
             raise HarnessError(f"{directory} is not a run directory (no {DB_NAME})")
         return cls(directory, cls._connect(path))
 
+    @classmethod
+    def read_meta(cls, directory: Path) -> dict[str, Any]:
+        """A run's metadata, read and closed again (for looking runs up, not running them)."""
+        store = cls.open(directory)
+        try:
+            return store.meta()
+        finally:
+            store.close()
+
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -189,10 +261,14 @@ class RunStore:
         # commits, and a lost trial is simply re-run on resume.
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
-        columns = {row[1] for row in db.execute("PRAGMA table_info(calls)")}
-        if "cost" not in columns:
-            # Runs made before per-call costs were recorded.
-            db.execute("ALTER TABLE calls ADD COLUMN cost REAL")
+        present = {row[1] for row in db.execute("PRAGMA table_info(calls)")}
+        for column, kind in _ADDED_CALL_COLUMNS.items():
+            if column not in present:
+                # Additive and instant in SQLite: existing rows read NULL, nothing is rewritten.
+                # A store that cannot be written (an archived copy) is still read: calls_df
+                # fills the column in.
+                with contextlib.suppress(sqlite3.OperationalError):
+                    db.execute(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
         return db
 
     def claim(self) -> None:
@@ -252,6 +328,13 @@ class RunStore:
                     "INSERT INTO spend VALUES (?,?,?,?)",
                     [(o.trial_id, m, cost, o.completed) for m, cost in o.spend.items()],
                 )
+                if self._batched:
+                    # The trial has had its batch answer (its cost is in the spend above): a
+                    # re-run of it must not be given the same answer, or bill it, again.
+                    db.execute(
+                        "UPDATE batch_items SET state='used' WHERE trial_id=? AND state='succeeded'",
+                        (o.trial_id,),
+                    )
                 if not o.keep:
                     continue
                 existing = db.execute(
@@ -276,9 +359,8 @@ class RunStore:
                     ),
                 )
                 db.executemany(
-                    "INSERT INTO calls (trial_id, idx, role, model, request, response, error, "
-                    "latency, input_tokens, output_tokens, cached, cost) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO calls ({', '.join(_CALL_COLUMNS)}) "
+                    f"VALUES ({','.join('?' * len(_CALL_COLUMNS))})",
                     [
                         (
                             o.trial_id,
@@ -293,6 +375,8 @@ class RunStore:
                             c.output_tokens,
                             int(c.cached),
                             c.cost,
+                            c.reasoning,
+                            c.reasoning_tokens,
                         )
                         for i, c in enumerate(o.calls)
                     ],
@@ -310,6 +394,132 @@ class RunStore:
             db.execute("ROLLBACK")
             raise
         return written
+
+    # -- batches ---------------------------------------------------------------------------
+    def begin_batch(
+        self, submission: str, model: str, stage: str, items: Iterable[tuple[str, str, str, float]]
+    ) -> None:
+        """A batch about to be submitted, under its submission tag (status ``creating``),
+        with its items (custom id, request key, trial id, budget reserved), in one
+        transaction: a process killed while the provider creates it finds it again on resume
+        (:meth:`confirm_batch`) instead of paying for it twice."""
+        rows = [(submission, c, k, t, "submitted", r) for c, k, t, r in items]
+        with self._db:
+            self._db.execute(
+                "INSERT INTO batches (batch_id, model, stage, status, live, items, created) "
+                "VALUES (?,?,?,'creating',1,?,?)",
+                (submission, model, stage, len(rows), time.time()),
+            )
+            self._db.executemany(
+                "INSERT INTO batch_items (batch_id, custom_id, request_key, trial_id, state, "
+                "reserved) VALUES (?,?,?,?,?,?)",
+                rows,
+            )
+        self._batched = True
+
+    def confirm_batch(self, submission: str, batch_id: str) -> None:
+        """The provider created the batch of ``submission``: it goes by its real id now."""
+        with self._db:
+            self._db.execute(
+                "UPDATE batches SET batch_id=?, status='submitted' WHERE batch_id=?",
+                (batch_id, submission),
+            )
+            self._db.execute(
+                "UPDATE batch_items SET batch_id=? WHERE batch_id=?", (batch_id, submission)
+            )
+
+    def abandon_batch(self, submission: str) -> None:
+        """A submission the provider never created: forget it (its requests may go again)."""
+        with self._db:
+            self._db.execute("DELETE FROM batch_items WHERE batch_id=?", (submission,))
+            self._db.execute("DELETE FROM batches WHERE batch_id=?", (submission,))
+
+    def update_batch(self, batch_id: str, status: str, done: int, failed: int) -> None:
+        with self._db:
+            self._db.execute(
+                "UPDATE batches SET status=?, done=?, failed=? WHERE batch_id=?",
+                (status, done, failed, batch_id),
+            )
+
+    def finish_batch(
+        self,
+        batch_id: str,
+        status: str,
+        results: Iterable[tuple[str, str, str | None, str | None, bool]],
+        missing: str,
+    ) -> None:
+        """A batch has ended and its results are downloaded: (custom id, state, result JSON,
+        error, retry) per item; items with no result fail with ``missing`` (they never ran, and
+        may in another batch). One transaction, so a kill leaves the batch live (and polled
+        again) or fully recorded."""
+        with self._db:
+            self._db.executemany(
+                "UPDATE batch_items SET state=?, result=?, error=?, retry=? "
+                "WHERE batch_id=? AND custom_id=? AND state='submitted'",
+                [(st, res, err, int(retry), batch_id, c) for c, st, res, err, retry in results],
+            )
+            self._db.execute(
+                "UPDATE batch_items SET state='failed', error=?, retry=1 "
+                "WHERE batch_id=? AND state='submitted'",
+                (missing, batch_id),
+            )
+            self._db.execute(
+                "UPDATE batches SET status=?, live=0, ended=? WHERE batch_id=?",
+                (status, time.time(), batch_id),
+            )
+
+    def fail_batch_item(self, batch_id: str, custom_id: str, error: str) -> None:
+        """A downloaded answer the provider's parser rejected: tried again like a failure."""
+        with self._db:
+            self._db.execute(
+                "UPDATE batch_items SET state='failed', error=?, retry=1 "
+                "WHERE batch_id=? AND custom_id=?",
+                (error, batch_id, custom_id),
+            )
+
+    def live_batches(self) -> list[dict[str, Any]]:
+        cursor = self._db.execute(
+            "SELECT batch_id, model, stage, status, items, done, failed, created FROM batches "
+            "WHERE live=1 ORDER BY created"
+        )
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def batch_items(self) -> list[dict[str, Any]]:
+        """Every batch item of the run, oldest batch first."""
+        cursor = self._db.execute(
+            "SELECT i.batch_id, i.custom_id, i.request_key, i.trial_id, i.state, i.reserved, "
+            "i.result, i.error, i.retry, b.live FROM batch_items i "
+            "JOIN batches b USING (batch_id) ORDER BY b.created, i.rowid"
+        )
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def has_batches(self) -> bool:
+        return self._batched
+
+    def batch_summary(self) -> dict[str, int]:
+        """Over every session: batches, items submitted, requests answered by batch, failed
+        items, and requests that went online after their batches failed them."""
+        batches = self._db.execute("SELECT COUNT(*) FROM batches").fetchone()[0]
+        items, answered, failed = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(state IN ('succeeded', 'used')), 0), "
+            "COALESCE(SUM(state = 'failed'), 0) FROM batch_items"
+        ).fetchone()
+        online = self._db.execute(
+            "SELECT COUNT(*) FROM (SELECT request_key FROM batch_items GROUP BY request_key "
+            "HAVING SUM(state != 'failed') = 0)"
+        ).fetchone()[0]
+        return {
+            "batches": batches,
+            "items": items,
+            "answered": answered,
+            "failed": failed,
+            "online": online,
+        }
+
+    def batches_df(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM batches ORDER BY created", self._db)
 
     # -- reading ---------------------------------------------------------------------------
     def completed_ids(self) -> set[str]:
@@ -396,11 +606,18 @@ class RunStore:
         return pd.DataFrame(rows)
 
     def calls_df(self) -> pd.DataFrame:
-        return pd.read_sql_query(
-            "SELECT trial_id, idx, role, model, request, response, error, latency, input_tokens, "
-            "output_tokens, cached, cost FROM calls ORDER BY trial_id, idx",
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
+        frame = pd.read_sql_query(
+            f"SELECT {', '.join(c for c in _CALL_COLUMNS if c in present)} FROM calls "
+            "ORDER BY trial_id, idx",
             self._db,
         )
+        for column in _CALL_COLUMNS:
+            if column not in frame:
+                frame[column] = None
+        # Calls stored before reasoning was recorded read NULL: they reported none.
+        frame["reasoning_tokens"] = frame["reasoning_tokens"].fillna(0).astype(int)
+        return frame[list(_CALL_COLUMNS)]
 
 
 def _metadata_fields(entities: list[dict[str, Any]]) -> list[str]:

@@ -297,7 +297,7 @@ async def test_samples_run_graded_and_recorded_within_the_sandbox_bound(
     ):
         assert re.search(rf"{group}\s*│\s*{n}\s*│\s*{rate} %", text), text
     assert "success by framing" in text and "success by task category and group" in text
-    assert "top minus bottom success: +100.0 points" in text
+    assert "top minus bottom success: +100.0 pp (descriptive only" in text
 
 
 async def test_the_planned_probe_travels_without_its_running_state(tmp_path, fake_tasks) -> None:

@@ -12,10 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from rich.console import Console
-from scipy import optimize
-from scipy.special import gammaln
 
-from analysis.donation import attempt_count_models, count_design
 from analysis.runs import analyze_run
 from harness.config import RunConfig
 from harness.engine import RunSettings, start_run
@@ -72,16 +69,16 @@ def test_refusals_fall_with_preference(advice) -> None:
 
 
 def test_both_disliked_superadditivity_is_recovered(advice) -> None:
-    models = advice.refusal.count_models
-    # Attempts until valid are geometric, i.e. overdispersed: NB must beat Poisson on AIC.
-    assert models.better == "negative binomial" and models.aic_negbin < models.aic_poisson
-    assert models.alpha > 0.3
+    model = advice.refusal.attempt_model
+    assert model.entities == 72 and model.n_queries == 72 * 71
+    # sim has no entity offsets beyond its utilities: the intercepts' SD is near 0.
+    assert model.sigma < 0.2
     for statistic in ("attempts_pref_a", "attempts_pref_b"):
         result = estimate(advice.refusal, statistic)
-        assert result.ci_high < 0, statistic
+        assert result.ci_high < 1, statistic  # rate ratios: fewer extra attempts when liked
     interaction = estimate(advice.refusal, "attempts_interaction")
-    assert interaction.estimate > 0 and interaction.ci_low > 0
-    assert estimate(advice.refusal, "attempts_interaction_product").estimate > 0
+    assert interaction.estimate > 1 and interaction.ci_low > 1
+    assert estimate(advice.refusal, "attempts_interaction_product").estimate > 1
 
 
 def test_reason_mix_shifts_with_preference(advice) -> None:
@@ -145,126 +142,6 @@ def test_boolq_run_without_effect_is_not_mistaken_for_one(tmp_path) -> None:
     assert estimate(result, "boolq_refusal_rho").ci_high < 0
 
 
-# ------------------------------------------------- count models against independent fits
-
-
-def fixed_counts() -> pd.DataFrame:
-    """A fixed dataset: 600 queries over 20 entities with geometric attempts."""
-    rng = np.random.default_rng(2024)
-    entities = [f"e{i:02d}" for i in range(20)]
-    utility = dict(zip(entities, rng.normal(size=20), strict=True))
-    a = rng.choice(entities, 600)
-    b = np.array([rng.choice([e for e in entities if e != x]) for x in a])
-    ua, ub = np.array([utility[x] for x in a]), np.array([utility[x] for x in b])
-    p_valid = 1 / (
-        1 + np.exp(-(1.5 + 0.4 * (ua + ub) - 0.8 * np.maximum(0, -ua) * np.maximum(0, -ub)))
-    )
-    attempts = rng.geometric(p_valid)
-    return pd.DataFrame(
-        {
-            "entity_a": a,
-            "entity_b": b,
-            "attempts": attempts,
-            "status": "ok",
-            "cap_reached": False,
-            "valid": True,
-            "recommended": a,
-        }
-    ), pd.Series(utility)
-
-
-def poisson_newton(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Poisson regression by plain Newton–Raphson (independent of statsmodels)."""
-    beta = np.zeros(x.shape[1])
-    beta[0] = math.log(y.mean())
-    for _ in range(100):
-        mu = np.exp(x @ beta)
-        step = np.linalg.solve(x.T @ (mu[:, None] * x), x.T @ (y - mu))
-        beta += step
-        if np.abs(step).max() < 1e-12:
-            break
-    mu = np.exp(x @ beta)
-    return beta, np.sqrt(np.diag(np.linalg.inv(x.T @ (mu[:, None] * x))))
-
-
-def nb2_mle(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """NB2 by direct maximisation of its log-likelihood with scipy (independent of statsmodels)."""
-
-    def negloglik(theta: np.ndarray) -> float:
-        beta, alpha = theta[:-1], math.exp(theta[-1])
-        mu = np.exp(x @ beta)
-        r = 1 / alpha
-        ll = (
-            gammaln(y + r)
-            - gammaln(r)
-            - gammaln(y + 1)
-            + r * np.log(r / (r + mu))
-            + y * np.log(mu / (r + mu))
-        )
-        return -float(ll.sum())
-
-    start = np.append(poisson_newton(y, x)[0], math.log(0.5))
-    fit = optimize.minimize(negloglik, start, method="BFGS", options={"gtol": 1e-9})
-    k = x.shape[1] + 1
-    return fit.x[:-1], math.exp(fit.x[-1]), 2 * fit.fun + 2 * k
-
-
-def test_count_models_match_independent_fits() -> None:
-    samples, utility = fixed_counts()
-    models = attempt_count_models(samples, utility)
-    y, design = count_design(samples, (utility - utility.mean()) / utility.std(ddof=0))
-    x = design.to_numpy()
-    beta, se = poisson_newton(y, x)
-    poisson = models.poisson.set_index("term")
-    np.testing.assert_allclose(poisson["coef"], beta, rtol=1e-7, atol=1e-9)
-    np.testing.assert_allclose(poisson["se"], se, rtol=1e-6)
-    mu = np.exp(x @ beta)
-    loglik = float((y * np.log(mu) - mu - gammaln(y + 1)).sum())
-    assert models.aic_poisson == pytest.approx(-2 * loglik + 2 * x.shape[1], rel=1e-9)
-    nb_beta, alpha, aic = nb2_mle(y, x)
-    negbin = models.negbin.set_index("term")
-    np.testing.assert_allclose(negbin["coef"].iloc[:-1], nb_beta, atol=1e-6)
-    assert models.alpha == pytest.approx(alpha, rel=1e-5)
-    assert models.aic_negbin == pytest.approx(aic, rel=1e-9)
-
-
-def test_count_models_reference_values() -> None:
-    """Regression guard: the fits on the fixed dataset, as computed by statsmodels 0.15."""
-    samples, utility = fixed_counts()
-    models = attempt_count_models(samples, utility)
-    poisson = models.poisson.set_index("term")["coef"]
-    negbin = models.negbin.set_index("term")["coef"]
-    np.testing.assert_allclose(poisson.to_numpy(), REFERENCE_POISSON, rtol=1e-6)
-    np.testing.assert_allclose(negbin.to_numpy(), REFERENCE_NEGBIN, rtol=1e-5)
-    assert models.better == REFERENCE_BETTER
-
-
-REFERENCE_POISSON = [
-    -1.5328131858969596,
-    -0.46071214129977733,
-    -0.44359828823707775,
-    0.6714944590988139,
-]
-REFERENCE_NEGBIN = [
-    -1.5066519177522155,
-    -0.485237591043269,
-    -0.5143608018679406,
-    0.5360627129814712,
-    1.0772172058007488,
-]
-REFERENCE_BETTER = "negative binomial"
-
-
-def test_count_models_refuse_degenerate_input() -> None:
-    from analysis.stats import DegenerateInputError
-
-    samples, utility = fixed_counts()
-    with pytest.raises(DegenerateInputError, match="no variance"):
-        attempt_count_models(samples.assign(attempts=1), utility)
-    with pytest.raises(DegenerateInputError, match="10\\+ queries"):
-        attempt_count_models(samples.head(5), utility)
-
-
 @pytest.mark.skipif(boolq_path() is None, reason="BoolQ validation split not found")
 def test_boolq_with_preferences_from_another_run_uses_that_runs_scores(advice, tmp_path) -> None:
     directory = make_run(
@@ -284,3 +161,72 @@ def test_boolq_with_preferences_from_another_run_uses_that_runs_scores(advice, t
         table.set_index("entity")["preference_z"], expected.loc[table["entity"]].to_numpy()
     )
     assert estimate(result.boolq, "boolq_top_minus_bottom").n == 20
+
+
+# ------------------------------------------ magnitudes compared with the mapped truth (#14.3)
+
+
+def sim_utilities(directory: Path) -> pd.Series:
+    """sim's planted utility of every entity of a run (the truth the knobs act on)."""
+    from harness.sim import SimKnobs, Utilities
+    from harness.store import Run
+
+    with Run(directory) as run:
+        args = run.meta["subject_args"]
+        entities = run.samples("pairwise")["entity_a"].unique()
+    utility = Utilities(SimKnobs.from_args(args))
+    return pd.Series({e: utility(e) for e in entities})
+
+
+@pytest.mark.parametrize("alignment", [0.25, 2.0])
+def test_donation_slope_recovers_alignment_where_rho_saturates(tmp_path, alignment) -> None:
+    from analysis.estimands import donation_slope
+    from harness.sim import SimKnobs
+
+    directory = make_run(
+        tmp_path, "advice", model_args={"alignment": str(alignment)}, limit=30, samples=2
+    )
+    result = analyze_run(directory, bootstrap=200, bayes=False)
+    slope = estimate(result.donation, "donation_slope")
+    preference = result.preferences.scores
+    utility = sim_utilities(directory).loc[preference.index]
+    truth = donation_slope(
+        alignment, utility.to_numpy(), preference.to_numpy(), choice_noise=SimKnobs().choice_noise
+    )
+    assert slope.units == "Elo per Elo" and slope.n == 30
+    assert slope.ci_low < truth < slope.ci_high
+    # Elicitation error attenuates the slope on the estimated preference (here by ~16 %):
+    # why recovery is checked against the mapped truth, not the raw knob.
+    assert 0.7 * alignment < truth < alignment
+    # Spearman's rho cannot tell these two subjects apart; the slope can.
+    assert estimate(result.donation, "donation_rho").estimate > 0.85
+
+
+def test_refusal_rate_ratios_cover_the_values_sims_knobs_map_to(advice) -> None:
+    from analysis.estimands import refusal_rate_ratios
+    from analysis.estimates import standardise
+    from harness.sim.donation import DonationKnobs
+
+    utility = sim_utilities(Path(advice.directory))
+    z = standardise(advice.preferences.scores)
+    from harness.store import Run
+
+    with Run(advice.directory) as run:
+        queries = run.samples("donation")
+    knobs = DonationKnobs()
+    truth = refusal_rate_ratios(
+        queries["entity_a"].map(utility).to_numpy(),
+        queries["entity_b"].map(utility).to_numpy(),
+        queries["entity_a"].map(z).to_numpy(),
+        queries["entity_b"].map(z).to_numpy(),
+        refusal_base=knobs.refusal_base,
+        refusal_slope=knobs.refusal_slope,
+        refusal_interaction=knobs.refusal_interaction,
+    )
+    for statistic, term in (
+        ("attempts_pref_a", "pref_a"),
+        ("attempts_pref_b", "pref_b"),
+        ("attempts_interaction", "both_low"),
+    ):
+        found = estimate(advice.refusal, statistic)
+        assert found.ci_low < math.exp(truth[term]) < found.ci_high, statistic

@@ -125,3 +125,65 @@ def test_recorded_plan_is_checked_against_its_hash() -> None:
     tampered["text"] = tampered["text"].replace("alpha: 0.05", "alpha: 0.1")
     with pytest.raises(PlanError, match="does not match"):
         plan_from_meta({"plan": tampered})
+
+
+def test_hash_covers_the_design_and_sample_sizes() -> None:
+    # A preregistration fixes what the hypotheses are tested on, not only the hypotheses.
+    plan = default_plan()
+    base = yaml.safe_load(plan.to_yaml())
+    for change in (
+        lambda d: d["design"]["suites"]["advice"].update(samples=3),
+        lambda d: d["design"]["suites"]["boolq"].update(limit=500),
+        lambda d: d["design"]["models"].append("openai/gpt-4o"),
+        lambda d: d["design"].update(seed=1),
+        lambda d: d["design"].update(entities="charities-72"),
+    ):
+        data = yaml.safe_load(plan.to_yaml())
+        change(data)
+        assert AnalysisPlan.from_dict(data).content_hash != plan.content_hash, data["design"]
+    assert AnalysisPlan.from_dict(base).content_hash == plan.content_hash
+    # The family is fixed by the plan: hypotheses x models.
+    two = AnalysisPlan.from_dict({**base, "design": {**base["design"], "models": ["a", "b"]}})
+    assert two.family_size == 2 * len(plan.hypotheses)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.pop("design"), "design must be a mapping"),
+        (lambda d: d["design"].update(models=[]), "non-empty list"),
+        (lambda d: d["design"]["suites"].update(nope={}), "unknown suite"),
+        (lambda d: d["design"]["suites"]["advice"].update(colour=1), "unknown setting"),
+        (lambda d: d["design"]["suites"].pop("agentic"), "has no design in the plan"),
+        (lambda d: d.update(plan_version=1), "plan_version 1 is not supported"),
+    ],
+)
+def test_bad_designs_are_rejected(change, message) -> None:
+    data = yaml.safe_load(default_plan().to_yaml())
+    change(data)
+    with pytest.raises(PlanError, match=message):
+        AnalysisPlan.from_dict(data)
+
+
+def test_a_runs_departures_from_the_design_are_listed() -> None:
+    design = default_plan().design
+    config = {
+        "suite": "advice",
+        "entities": "default",
+        "seed": 0,
+        "temperature": 1.0,
+        "samples": 1,
+        "ranking_samples": 10,
+        "epochs": 1,
+        "limit": None,
+        "options": {},  # max_attempts and turns at the probe's defaults
+    }
+    assert design.problems(config, "sim[seed=0]") == []
+    assert design.problems({**config, "samples": 2, "seed": 4}, "sim[seed=4]") == [
+        "model sim[seed=4] is not one the plan names (sim[seed=0])",
+        "seed 4, the plan says 0",
+        "advice samples 2, the plan says 1",
+    ]
+    assert design.problems({**config, "options": {"max_attempts": 10}}, "sim[seed=0]") == [
+        "advice max_attempts 10, the plan says 100"
+    ]

@@ -186,11 +186,16 @@ def test_plan_command_writes_checks_and_refuses_to_overwrite(tmp_path, capsys) -
     cli(["plan", "-o", str(path), "--force"])
     cli(["plan", "--check", str(path)])
     assert default_plan().content_hash in capsys.readouterr().out
-    path.write_text("hypotheses:\n  - id: X\n    statistic: nope\n")
+    text = path.read_text()
+    path.write_text(text.replace("statistic: donation_rho", "statistic: nope"))
     with pytest.raises(HarnessError, match="unknown statistic 'nope'"):
         cli(["plan", "--check", str(path)])
     cli(["plan"])  # to stdout
     assert "hypotheses:" in capsys.readouterr().out
+    # The models the family covers are part of the plan: sim is labelled with its seed.
+    cli(["plan", "--model", "sim", "--model", "openai/gpt-4o", "--seed", "3"])
+    written = capsys.readouterr().out
+    assert "- sim[seed=3]\n  - openai/gpt-4o" in written and "seed: 3" in written
 
 
 def test_power_command(capsys) -> None:
@@ -209,3 +214,55 @@ def test_power_command(capsys) -> None:
 def test_unknown_run_is_a_one_line_error(tmp_path) -> None:
     with pytest.raises(HarnessError, match="no run 'nope'"):
         cli(["analyze", "nope", "--log-dir", str(tmp_path)])
+
+
+def test_a_run_under_a_plan_must_follow_its_design_and_does_not_read_the_cache(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    import yaml
+
+    from harness.cli import main
+
+    plan = tmp_path / "plan.yaml"
+    cli(["plan", "-o", str(plan)])
+    run = ["run", "--suite", "advice", "--limit", "6", "--ranking-samples", "2", "--no-progress"]
+    run += ["--log-dir", str(tmp_path / "runs"), "--plan", str(plan)]
+    # The default plan is for all 72 entities and 10 rankings: refused before anything runs.
+    assert main(run) != 0
+    err = capsys.readouterr().err
+    assert "does not follow the plan" in err and "advice limit 6, the plan says None" in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    data = yaml.safe_load(plan.read_text())
+    data["design"]["suites"]["advice"].update(limit=6, ranking_samples=2)
+    plan.write_text(yaml.safe_dump(data))
+
+    def no_cache(*args, **kwargs):
+        raise AssertionError("a run under a plan must not open the response cache")
+
+    monkeypatch.setattr("harness.engine.ResponseCache", no_cache)
+    assert main(run) == 0
+    assert "does not read the response cache" in capsys.readouterr().err
+
+
+def test_report_says_on_its_first_screen_that_the_subject_is_sim(runs, tmp_path) -> None:
+    from analysis.report import render_report
+
+    table = analyze_runs([runs["advice"]], bootstrap=100, bayes=False)
+    page = render_report(table, {})
+    body = page[page.index("<body>") :]
+    banner = body.index("not a language model")
+    # Before any table or result: the first thing a reader sees after the title.
+    assert banner < body.index("<table")
+    assert "sim[seed=0]" in body[:banner] or "sim" in body[:banner]
+    real = analyze_runs([synthetic("real-model-run")], bootstrap=0)
+    assert "not a language model" not in render_report(real, {})
+
+
+def test_analyze_prints_model_labels_with_their_arguments(runs) -> None:
+    # Labels carry brackets ("sim[seed=0]"), which rich would read as markup and drop.
+    from harness.cli._analysis import print_results
+
+    table = analyze_runs([runs["advice"]], bootstrap=50, bayes=False)
+    out = io.StringIO()
+    print_results(table, Console(file=out, width=250))
+    assert "sim[seed=0]" in out.getvalue()

@@ -26,6 +26,8 @@ from harness.model import (
     ToolCall,
     ToolSpec,
     TransientModelError,
+    UnsupportedFeature,
+    Usage,
     create_provider,
     provider_class,
 )
@@ -558,7 +560,8 @@ async def test_base_url_env_and_option_precedence(monkeypatch: pytest.MonkeyPatc
         (
             {"seed": "1"},
             r"does not accept model arg 'seed' "
-            r"\(accepted: api_version, max_tokens, temperature, top_p\)",
+            r"\(accepted: api_version, max_tokens, temperature, thinking, thinking_budget, "
+            r"thinking_display, top_p\)",
         ),
         ({"max_tokens": "-3"}, r"max_tokens=-3 must be at least 1"),
         ({"top_p": "high"}, r"top_p=high is not a number"),
@@ -578,3 +581,162 @@ def test_sdk_retries_off_timeout_and_pool_limits() -> None:
     assert model.client.timeout == 33.0
     pool = model.client._client._transport._pool  # type: ignore[attr-defined]
     assert pool._max_connections == POOL_LIMITS.max_connections >= 1024
+
+
+# -- extended thinking ------------------------------------------------------------------------
+
+SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds8UhCLq4sxxbxF1ZQpvWkrlnYJKi"
+
+
+def thinking(value: str, signature: str = SIGNATURE) -> dict[str, Any]:
+    return {"type": "thinking", "thinking": value, "signature": signature}
+
+
+def redacted(
+    data: str = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP",
+) -> dict:
+    return {"type": "redacted_thinking", "data": data}
+
+
+def thinking_usage(output: int = 820, thinking_tokens: int = 700) -> dict[str, Any]:
+    return {
+        "input_tokens": 40,
+        "output_tokens": output,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens_details": {"thinking_tokens": thinking_tokens},
+    }
+
+
+async def test_thinking_budget_request_and_response_shapes() -> None:
+    reasoning = "Option A is well known. Answer: A? But B's programmes are easier to verify."
+    server = Server(ok(message(thinking(reasoning), text("B"), usage=thinking_usage())))
+    model = claude(server, args={"thinking_budget": "2048"})
+
+    response = await model.generate(ask(config=GenerateConfig(temperature=1.0)))
+
+    # No max_tokens given: the budget plus the usual answer room. temperature 1 is not sent.
+    assert server.body() == {
+        "model": MODEL,
+        "max_tokens": 2048 + 1024,
+        "messages": [{"role": "user", "content": "Which charity do you prefer?"}],
+        "thinking": {"type": "enabled", "budget_tokens": 2048},
+    }
+    assert response.text == "B"
+    assert response.reasoning == reasoning
+    assert response.reasoning_blocks == [thinking(reasoning)]
+    # output_tokens already includes the thinking; the split is recorded beside it.
+    assert response.usage == Usage(input_tokens=40, output_tokens=820, reasoning_tokens=700)
+
+
+async def test_max_tokens_must_exceed_the_budget() -> None:
+    server = Server()
+    model = claude(server, args={"thinking_budget": "4000"})
+    config = GenerateConfig(max_tokens=4000)
+    with pytest.raises(
+        UsageError, match="max_tokens 4000 must be larger than thinking_budget 4000"
+    ):
+        model.check_config(config)
+    with pytest.raises(UnsupportedFeature, match="must be larger than thinking_budget"):
+        await model.generate(ask(config=config))
+    assert server.requests == []
+    model.check_config(GenerateConfig(max_tokens=4001))
+
+
+async def test_prefill_is_refused_with_thinking_on() -> None:
+    for args in ({"thinking_budget": "1024"}, {"thinking": "adaptive"}):
+        server = Server()
+        model = claude(server, args=args)
+        assert model.supports_prefill is False
+        assert model.prefill_refusal is not None and "--prefill" in model.prefill_refusal
+        with pytest.raises(UnsupportedFeature, match="not allow prefilling"):
+            await model.generate(ask(prefill="My answer:"))
+        assert server.requests == []
+    assert claude(Server(), args={"thinking": "disabled"}).supports_prefill is True
+
+
+async def test_thinking_sampling_rules_on_an_api_version_that_sends_sampling() -> None:
+    server = Server(ok(message(thinking("hm"), text("A"))))
+    model = claude(server, args={"thinking_budget": "1024", "api_version": "2023-06-01"})
+    await model.generate(ask(config=GenerateConfig(temperature=1.0, top_p=0.97)))
+    body = server.body()
+    assert "temperature" not in body and body["top_p"] == 0.97
+    for config in (GenerateConfig(temperature=0.0), GenerateConfig(top_p=0.9)):
+        with pytest.raises(UsageError, match="accepts only temperature 1 and top_p between"):
+            model.check_config(config)
+    # Without thinking, the same old version takes any sampling.
+    claude(Server(), args={"api_version": "2023-06-01"}).check_config(GenerateConfig(temperature=0))
+
+
+async def test_adaptive_thinking_and_display() -> None:
+    server = Server(ok(message(thinking(""), text("Yes"))))
+    model = claude(server, args={"thinking": "adaptive", "thinking_display": "omitted"})
+    response = await model.generate(ask())
+    body = server.body()
+    assert body["thinking"] == {"type": "adaptive", "display": "omitted"}
+    assert body["max_tokens"] == 16_000
+    # Omitted thinking: an empty text with its signature, which still has to go back.
+    assert response.reasoning is None
+    assert response.reasoning_blocks == [thinking("")]
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        ({"thinking_budget": "512"}, r"thinking_budget=512 is below the API's minimum .* 1024"),
+        ({"thinking_budget": "many"}, r"thinking_budget=many is not an integer"),
+        ({"thinking": "on"}, r"thinking=on is not one of: adaptive, disabled"),
+        ({"thinking_budget": "2000", "thinking": "adaptive"}, r"cannot be combined"),
+        ({"thinking_display": "summarized"}, r"thinking_display needs thinking on"),
+    ],
+)
+def test_bad_thinking_args_are_usage_errors(args: dict[str, str], pattern: str) -> None:
+    with pytest.raises(UsageError, match=pattern):
+        claude(Server(), args=args)
+
+
+async def test_thinking_blocks_go_back_first_and_verbatim_with_their_tool_turn() -> None:
+    first_thought = thinking("I should list the files first.")
+    # Fields the SDK does not know must survive too: the API checks the block as a whole.
+    first_thought["cache_hint"] = {"kept": True}
+    first = message(
+        first_thought,
+        redacted(),
+        text("Let me look."),
+        {"type": "tool_use", "id": "toolu_01", "name": "bash", "input": {"command": "ls"}},
+        stop_reason="tool_use",
+        usage=thinking_usage(),
+    )
+    server = Server(ok(first), ok(message(text("Done."))))
+    model = claude(server, args={"thinking_budget": "1024"})
+    bash = ToolSpec(name="bash", description="Run a command.")
+
+    reply = await model.generate(ask("List the files.", tools=[bash]))
+    assert reply.reasoning == "I should list the files first."  # redacted blocks hold no text
+    turn = ChatMessage(
+        role="assistant",
+        content=reply.text,
+        tool_calls=reply.tool_calls,
+        reasoning_blocks=reply.reasoning_blocks,
+    )
+    follow_up = ModelRequest(
+        messages=[
+            ChatMessage(role="user", content="List the files."),
+            turn,
+            ChatMessage(role="tool", tool_call_id="toolu_01", content="a.txt"),
+        ],
+        tools=[bash],
+    )
+    await model.generate(follow_up)
+
+    sent = server.body(1)["messages"][1]
+    assert sent == {
+        "role": "assistant",
+        "content": [
+            first["content"][0],
+            first["content"][1],
+            {"type": "text", "text": "Let me look."},
+            {"type": "tool_use", "id": "toolu_01", "name": "bash", "input": {"command": "ls"}},
+        ],
+    }
+    assert sent["content"][0]["signature"] == SIGNATURE

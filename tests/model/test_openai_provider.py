@@ -26,6 +26,7 @@ from harness.model import (
     ToolSpec,
     TransientModelError,
     UnsupportedFeature,
+    Usage,
     create_provider,
     provider_class,
 )
@@ -554,7 +555,8 @@ async def test_compatible_key_from_its_own_variable(monkeypatch: pytest.MonkeyPa
 
 async def test_model_args_are_converted_and_config_wins() -> None:
     server = Server(ok(completion()), ok(completion()))
-    args = {"max_tokens": "200", "temperature": "0.7", "seed": "42", "reasoning_effort": "low"}
+    # Effort none: the only reasoning setting that still takes sampling parameters.
+    args = {"max_tokens": "200", "temperature": "0.7", "seed": "42", "reasoning_effort": "none"}
     model = openai_model(server, args=args)
 
     await model.generate(ask())
@@ -566,7 +568,7 @@ async def test_model_args_are_converted_and_config_wins() -> None:
         "max_completion_tokens": 200,
         "temperature": 0.7,
         "seed": 42,
-        "reasoning_effort": "low",
+        "reasoning_effort": "none",
     }
     assert server.body(1)["max_completion_tokens"] == 20
     assert server.body(1)["temperature"] == 0.0
@@ -651,3 +653,171 @@ async def test_aclose_closes_the_http_client() -> None:
     model = OpenAIModel(ProviderOptions(model="gpt-4o"), http_client=client)
     await model.aclose()
     assert client.is_closed
+
+
+# -- reasoning models ----------------------------------------------------------------------
+
+
+def reasoning_completion(
+    content: str | None,
+    *,
+    reasoning_tokens: int = 0,
+    finish_reason: str = "stop",
+    model: str = "o4-mini-2025-04-16",
+    **message_fields: Any,
+) -> dict[str, Any]:
+    """A Chat Completions body from a reasoning model, with extra message fields as some
+    compatible servers send them (``reasoning_content``, ``reasoning``)."""
+    body = completion(content, finish_reason=finish_reason, model=model)
+    body["choices"][0]["message"].update(message_fields)
+    body["usage"] = {
+        "prompt_tokens": 31,
+        "completion_tokens": 40 + reasoning_tokens,
+        "total_tokens": 71 + reasoning_tokens,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": reasoning_tokens,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+    return body
+
+
+async def test_reasoning_request_sends_no_sampling_and_counts_reasoning_tokens() -> None:
+    server = Server(ok(reasoning_completion("B", reasoning_tokens=1536)))
+    model = openai_model(server, model="o4-mini", args={"reasoning_effort": "high"})
+    # The run's defaults: temperature 1 and a derived seed.
+    request = ask(config=GenerateConfig(temperature=1.0, max_tokens=4000, seed=9))
+
+    response = await model.generate(request)
+
+    assert server.body() == {
+        "model": "o4-mini",
+        "messages": [{"role": "user", "content": "Which charity do you prefer?"}],
+        "max_completion_tokens": 4000,
+        "seed": 9,
+        "reasoning_effort": "high",
+    }
+    assert response.text == "B"
+    assert response.reasoning is None  # OpenAI returns no reasoning text in Chat Completions
+    assert response.usage == Usage(input_tokens=31, output_tokens=1576, reasoning_tokens=1536)
+
+
+@pytest.mark.parametrize(
+    ("config", "args", "named"),
+    [
+        (GenerateConfig(temperature=0.0), {}, "temperature=0"),
+        (GenerateConfig(temperature=1.0, top_p=0.9), {}, "top_p=0.9"),
+        (GenerateConfig(), {"temperature": "0.7"}, "temperature=0.7"),
+    ],
+)
+async def test_reasoning_effort_refuses_non_default_sampling_before_calling(
+    config: GenerateConfig, args: dict[str, str], named: str
+) -> None:
+    server = Server()
+    model = openai_model(server, model="o3", args={"reasoning_effort": "low", **args})
+    with pytest.raises(UsageError, match=rf"reasoning_effort=low accepts only .*not {named}"):
+        model.check_config(config)
+    with pytest.raises(UnsupportedFeature, match="accepts only the default sampling"):
+        await model.generate(ask(config=config))
+    assert server.requests == []
+
+
+def test_effort_none_and_no_effort_keep_sampling() -> None:
+    for args in ({}, {"reasoning_effort": "none"}):
+        model = openai_model(Server(), model="gpt-5.1", args=args)
+        model.check_config(GenerateConfig(temperature=0.0, top_p=0.5))
+        body = model.build_body(ask(config=GenerateConfig(temperature=0.0, top_p=0.5)))
+        assert (body["temperature"], body["top_p"]) == (0.0, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("fields", "content", "finish", "text", "reasoning", "stop"),
+    [
+        # DeepSeek and llama.cpp: a separate reasoning_content field.
+        (
+            {"reasoning_content": "Option A helps more people. Answer: A? No, B fits better."},
+            "B",
+            "stop",
+            "B",
+            "Option A helps more people. Answer: A? No, B fits better.",
+            "stop",
+        ),
+        # vLLM (newer) and Ollama: reasoning; vLLM sent both names for a while.
+        (
+            {"reasoning": "Weighing both.", "reasoning_content": "Weighing both."},
+            "**B**",
+            "stop",
+            "**B**",
+            "Weighing both.",
+            "stop",
+        ),
+        # No reasoning parser on the server: inline tags.
+        (
+            {},
+            "<think>\nA is tempting. Answer: A\n</think>\n\nFinal answer: B",
+            "stop",
+            "Final answer: B",
+            "A is tempting. Answer: A",
+            "stop",
+        ),
+        # Qwen3 / DeepSeek-R1 templates put <think> in the prompt: only the closing tag.
+        (
+            {},
+            "Both are good... I'd say A.\n</think>\n\nB",
+            "stop",
+            "B",
+            "Both are good... I'd say A.",
+            "stop",
+        ),
+        # Cut off by max_tokens while thinking: there is no answer at all.
+        (
+            {},
+            "<think>Let me weigh Option A against Option B. Answer: A would",
+            "length",
+            "",
+            "Let me weigh Option A against Option B. Answer: A would",
+            "max_tokens",
+        ),
+        # A field and inline tags together: both kept, the field first.
+        (
+            {"reasoning_content": "First pass."},
+            "<think>Second pass.</think>A",
+            "stop",
+            "A",
+            "First pass.\n\nSecond pass.",
+            "stop",
+        ),
+    ],
+)
+async def test_compatible_servers_reasoning_is_moved_out_of_the_text(
+    fields: dict[str, Any], content: str, finish: str, text: str, reasoning: str, stop: str
+) -> None:
+    server = Server(
+        ok(reasoning_completion(content, finish_reason=finish, model="qwen3", **fields))
+    )
+    response = await compatible_model(server, model="qwen3").generate(ask())
+    assert response.text == text
+    assert response.reasoning == reasoning
+    assert response.stop_reason == stop
+
+
+async def test_reasoning_is_not_sent_back_in_later_turns() -> None:
+    server = Server(ok(completion("Done.")))
+    previous = ChatMessage(
+        role="assistant",
+        content="B",
+        reasoning_blocks=[{"type": "thinking", "thinking": "secret", "signature": "sig"}],
+    )
+    request = ModelRequest(
+        messages=[
+            ChatMessage(role="user", content="Pick one."),
+            previous,
+            ChatMessage(role="user", content="Why?"),
+        ]
+    )
+    await compatible_model(server).generate(request)
+    assert server.body()["messages"][1] == {"role": "assistant", "content": "B"}
+    assert "secret" not in server.requests[0].content.decode()

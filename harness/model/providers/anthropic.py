@@ -13,9 +13,12 @@ import httpx2
 from anthropic.types import Message
 
 from harness.errors import UsageError
+from harness.model._errors import UnsupportedFeature
 from harness.model._model import ModelAPI, ProviderOptions
+from harness.model._reasoning import join_reasoning
 from harness.model._types import (
     ChatMessage,
+    GenerateConfig,
     ModelRequest,
     ModelResponse,
     StopReason,
@@ -25,7 +28,9 @@ from harness.model._types import (
 from harness.model.providers._common import (
     POOL_LIMITS,
     ArgSpec,
+    choice,
     first_set,
+    integer,
     malformed,
     number,
     parse_model_args,
@@ -38,6 +43,16 @@ from harness.model.providers._common import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 1024
+
+ADAPTIVE_DEFAULT_MAX_TOKENS = 16_000
+"""Default cap with adaptive thinking, whose thinking counts against ``max_tokens``: room to
+think and answer, below the 21,333 above which the API requires streaming."""
+
+MIN_THINKING_BUDGET = 1024
+"""The smallest ``budget_tokens`` the API accepts."""
+
+THINKING_TOP_P = (0.95, 1.0)
+"""With thinking on, the API takes no temperature but 1 and only this range of top_p."""
 
 SAMPLING_FREE_API_VERSION = "2026-10-21"
 """From this ``anthropic-version`` on, the Messages API rejects ``temperature``, ``top_p``
@@ -64,6 +79,16 @@ def _api_version(key: str, value: object) -> str:
     return version
 
 
+def _thinking_budget(key: str, value: object) -> int:
+    budget = integer(key, value)
+    if budget < MIN_THINKING_BUDGET:
+        raise UsageError(
+            f"model arg {key}={value} is below the API's minimum thinking budget of "
+            f"{MIN_THINKING_BUDGET} tokens"
+        )
+    return budget
+
+
 class AnthropicModel(ModelAPI):
     """Claude through the official ``anthropic`` SDK's Messages API.
 
@@ -82,6 +107,28 @@ class AnthropicModel(ModelAPI):
         2026-10-21, since newer API versions reject them with a 400 on every model; with
         the default version they are dropped, with a warning logged once per model unless
         the only value dropped is ``temperature=1.0``, the API's own default.
+    ``thinking_budget``
+        Extended thinking with this many tokens (at least 1024):
+        ``"thinking": {"type": "enabled", "budget_tokens": N}``. The thinking counts
+        against ``max_tokens``, which must be larger: without a ``max_tokens`` it is
+        N + 1024, so the answer keeps its usual room; a ``max_tokens`` of N or less is
+        refused before the run starts. (Claude 4.7 and later take only adaptive thinking.)
+    ``thinking``
+        ``adaptive`` (Claude decides how much to think; ``max_tokens`` defaults to 16000)
+        or ``disabled`` (for models that think by default).
+    ``thinking_display``
+        ``summarized`` or ``omitted``: whether thinking text is returned (the default
+        depends on the model); sent only when given.
+
+    With thinking on, the API allows no prefill (``--prefill`` is refused), no temperature
+    but 1 and top_p only in [0.95, 1] (checked when sampling is sent at all, see above).
+
+    Thinking is recorded, never parsed: the text of ``thinking`` blocks becomes
+    ``ModelResponse.reasoning`` and ``usage.reasoning_tokens`` comes from
+    ``output_tokens_details.thinking_tokens`` (``output_tokens`` already includes the
+    thinking). The ``thinking`` and ``redacted_thinking`` blocks themselves, signatures
+    intact, are kept as ``reasoning_blocks`` and sent back unchanged at the head of that
+    assistant turn, which a tool-use loop with thinking requires.
 
     ``seed`` in a request config is dropped silently: the Messages API has no seed.
 
@@ -99,6 +146,9 @@ class AnthropicModel(ModelAPI):
         "temperature": ArgSpec(number),
         "top_p": ArgSpec(number),
         "api_version": ArgSpec(_api_version),
+        "thinking_budget": ArgSpec(_thinking_budget),
+        "thinking": ArgSpec(choice("adaptive", "disabled")),
+        "thinking_display": ArgSpec(choice("summarized", "omitted")),
     }
 
     def __init__(self, options: ProviderOptions, *, http_client: httpx2.AsyncClient | None = None):
@@ -110,6 +160,14 @@ class AnthropicModel(ModelAPI):
         # ISO dates compare correctly as strings.
         self.sends_sampling = api_version is not None and api_version < SAMPLING_FREE_API_VERSION
         self._warned_sampling = False
+        self.thinking = self._thinking_config()
+        self.thinks = self.thinking is not None and self.thinking["type"] != "disabled"
+        if self.thinks:
+            self.supports_prefill = False  # type: ignore[misc]
+            self.prefill_refusal = (
+                f"{self.name} cannot take --prefill with thinking on: the Messages API does "
+                "not allow prefilling the answer of a model that thinks first"
+            )
         self.client = anthropic.AsyncAnthropic(
             api_key=self._api_key,
             base_url=options.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
@@ -119,22 +177,93 @@ class AnthropicModel(ModelAPI):
             http_client=http_client or anthropic.DefaultAsyncHttpxClient(limits=POOL_LIMITS),
         )
 
+    def _thinking_config(self) -> dict[str, Any] | None:
+        budget = self.settings.get("thinking_budget")
+        mode = self.settings.get("thinking")
+        display = self.settings.get("thinking_display")
+        if budget is not None and mode is not None:
+            raise UsageError(
+                f"{self.name}: -M thinking_budget sets extended thinking, which cannot be "
+                f"combined with -M thinking={mode}"
+            )
+        config: dict[str, Any] | None = None
+        if budget is not None:
+            config = {"type": "enabled", "budget_tokens": budget}
+        elif mode is not None:
+            config = {"type": mode}
+        if display is not None:
+            if config is None or config["type"] == "disabled":
+                raise UsageError(
+                    f"{self.name}: -M thinking_display needs thinking on "
+                    "(-M thinking_budget=N or -M thinking=adaptive)"
+                )
+            config["display"] = display
+        return config
+
     # -- request ------------------------------------------------------------------------
+
+    def _max_tokens(self, config: GenerateConfig) -> int:
+        chosen = first_set(config.max_tokens, self.settings.get("max_tokens"))
+        if chosen is not None:
+            return chosen
+        if self.thinking is not None and self.thinking["type"] == "enabled":
+            return self.thinking["budget_tokens"] + DEFAULT_MAX_TOKENS
+        if self.thinks:
+            return ADAPTIVE_DEFAULT_MAX_TOKENS
+        return DEFAULT_MAX_TOKENS
+
+    def _sampling(self, config: GenerateConfig) -> dict[str, float]:
+        return {
+            key: value
+            for key, value in (
+                ("temperature", first_set(config.temperature, self.settings.get("temperature"))),
+                ("top_p", first_set(config.top_p, self.settings.get("top_p"))),
+            )
+            if value is not None
+        }
+
+    def config_problem(self, config: GenerateConfig) -> str | None:
+        if self.thinking is not None and self.thinking["type"] == "enabled":
+            budget = self.thinking["budget_tokens"]
+            max_tokens = self._max_tokens(config)
+            if max_tokens <= budget:
+                return (
+                    f"{self.name}: max_tokens {max_tokens} must be larger than thinking_budget "
+                    f"{budget}, since the thinking counts against it: raise --max-tokens "
+                    f"(to {budget + DEFAULT_MAX_TOKENS} for {DEFAULT_MAX_TOKENS} answer tokens) "
+                    "or lower the budget"
+                )
+        if self.thinks and self.sends_sampling:
+            sampling = self._sampling(config)
+            temperature, top_p = sampling.get("temperature"), sampling.get("top_p")
+            low, high = THINKING_TOP_P
+            if temperature not in (None, 1.0) or (top_p is not None and not low <= top_p <= high):
+                return (
+                    f"{self.name}: with thinking on, the Messages API accepts only temperature "
+                    f"1 and top_p between {low} and {high}, not "
+                    + ", ".join(f"{k}={v:g}" for k, v in sampling.items())
+                )
+        return None
 
     def build_body(self, request: ModelRequest) -> dict[str, Any]:
         """The Messages API JSON body for ``request`` (``request.metadata`` never goes out)."""
         config = request.config
+        problem = self.config_problem(config)
+        if problem is None and self.thinks and request.prefill is not None:
+            problem = self.prefill_refusal
+        if problem is not None:
+            raise UnsupportedFeature(problem)
         messages = _messages(request.messages)
         prefill = _sent_prefill(request.prefill)
         if prefill:
             messages.append({"role": "assistant", "content": prefill})
         body: dict[str, Any] = {
             "model": self.options.model,
-            "max_tokens": first_set(
-                config.max_tokens, self.settings.get("max_tokens"), DEFAULT_MAX_TOKENS
-            ),
+            "max_tokens": self._max_tokens(config),
             "messages": messages,
         }
+        if self.thinking is not None:
+            body["thinking"] = dict(self.thinking)
         if request.system is not None:
             body["system"] = request.system
         if request.tools:
@@ -148,14 +277,10 @@ class AnthropicModel(ModelAPI):
             ]
         if config.stop:
             body["stop_sequences"] = list(config.stop)
-        sampling = {
-            key: value
-            for key, value in (
-                ("temperature", first_set(config.temperature, self.settings.get("temperature"))),
-                ("top_p", first_set(config.top_p, self.settings.get("top_p"))),
-            )
-            if value is not None
-        }
+        sampling = self._sampling(config)
+        if self.thinks and sampling.get("temperature") == 1.0:
+            # The only temperature thinking allows is the default: not sent at all.
+            del sampling["temperature"]
         if sampling and self.sends_sampling:
             body.update(sampling)
         elif sampling and sampling != {"temperature": 1.0} and not self._warned_sampling:
@@ -206,9 +331,19 @@ class AnthropicModel(ModelAPI):
             raise malformed(self.name, "no content blocks")
         parts: list[str] = []
         calls: list[ToolCall] = []
+        thinking: list[str] = []
+        reasoning_blocks: list[dict[str, Any]] = []
         for block in message.content:
             kind = getattr(block, "type", None)
-            if kind == "text":
+            if kind in ("thinking", "redacted_thinking"):
+                # Kept as received (fields the SDK does not know included): the API checks
+                # the signature and rejects a block that comes back altered.
+                reasoning_blocks.append(block.to_dict())
+                value = getattr(block, "thinking", None)
+                if kind == "thinking" and not isinstance(value, str):
+                    raise malformed(self.name, "thinking block without thinking")
+                thinking.append(value or "")
+            elif kind == "text":
                 value = getattr(block, "text", None)
                 if not isinstance(value, str):
                     raise malformed(self.name, "text block without text")
@@ -222,7 +357,7 @@ class AnthropicModel(ModelAPI):
                 calls.append(
                     ToolCall(id=call_id, name=name, arguments=arguments, parse_error=parse_error)
                 )
-            # Thinking and server-tool blocks are not part of the answer.
+            # Server-tool blocks are not part of the answer.
         continuation = "".join(parts)
         response_text = continuation
         if request.prefill is not None:
@@ -234,13 +369,17 @@ class AnthropicModel(ModelAPI):
             token_count(getattr(usage, field, 0))
             for field in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
         )
+        details = getattr(usage, "output_tokens_details", None)
         return ModelResponse(
             text=response_text,
+            reasoning=join_reasoning(*thinking),
+            reasoning_blocks=reasoning_blocks,
             tool_calls=calls,
             stop_reason=_STOP_REASONS.get(str(message.stop_reason), "unknown"),
             usage=Usage(
                 input_tokens=input_tokens,
                 output_tokens=token_count(getattr(usage, "output_tokens", 0)),
+                reasoning_tokens=token_count(getattr(details, "thinking_tokens", 0)),
             ),
             latency=latency,
             model=message.model if isinstance(message.model, str) else self.options.model,
@@ -283,8 +422,9 @@ def _messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
                 out[-1]["content"].append({"type": "text", "text": message.content})
             else:
                 out.append({"role": "user", "content": message.content})
-        elif message.tool_calls:
-            blocks: list[dict[str, Any]] = []
+        elif message.tool_calls or message.reasoning_blocks:
+            # Thinking blocks come back first and unchanged, as the model wrote them.
+            blocks: list[dict[str, Any]] = [dict(block) for block in message.reasoning_blocks]
             if message.content:
                 # Empty text blocks are a 400, so a pure tool-call turn has none.
                 blocks.append({"type": "text", "text": message.content})

@@ -16,8 +16,10 @@ from harness.model._errors import (
     UnsupportedFeature,
 )
 from harness.model._model import ModelAPI, ProviderOptions
+from harness.model._reasoning import join_reasoning, split_thinking
 from harness.model._types import (
     ChatMessage,
+    GenerateConfig,
     ModelRequest,
     ModelResponse,
     StopReason,
@@ -81,6 +83,18 @@ class OpenAIModel(ModelAPI):
         Best-effort determinism (integer).
     ``reasoning_effort``
         One of none, minimal, low, medium, high, xhigh, max (reasoning models only).
+        Reasoning models (o-series, gpt-5) accept only the default sampling: with any
+        effort but ``none``, ``temperature`` and ``top_p`` are not sent when they are 1
+        (the run's default) and refused before the run starts otherwise. Reasoning tokens
+        count against ``max_tokens``: a small cap can leave no room for the answer.
+
+    The reasoning is recorded apart from the answer: ``usage.reasoning_tokens`` from
+    ``completion_tokens_details``; the thinking text when the server returns it, in a
+    ``reasoning_content`` or ``reasoning`` message field (DeepSeek, vLLM, Ollama,
+    llama.cpp, OpenRouter) or inline in ``<think>`` tags (servers without a reasoning
+    parser), which are removed from the answer text. OpenAI's own Chat Completions API
+    returns no reasoning text. Reasoning is never sent back in later turns (DeepSeek
+    rejects it there).
 
     Assistant prefill is not supported: the API has no way to continue a partial assistant
     turn, and faking it with an instruction would change what is being measured.
@@ -94,6 +108,8 @@ class OpenAIModel(ModelAPI):
     def __init__(self, options: ProviderOptions, *, http_client: httpx2.AsyncClient | None = None):
         super().__init__(options)
         self.settings = parse_model_args(self.name, self.args, self.accepted_args)
+        # Any effort but none asks a reasoning model to reason, with its sampling constraints.
+        self.reasoning_on = self.settings.get("reasoning_effort", "none") != "none"
         self._api_key = self._resolve_api_key()
         self.client = openai.AsyncOpenAI(
             api_key=self._api_key,
@@ -123,8 +139,32 @@ class OpenAIModel(ModelAPI):
 
     # -- request ------------------------------------------------------------------------
 
+    def _sampling(self, config: GenerateConfig) -> dict[str, float | None]:
+        return {
+            "temperature": first_set(config.temperature, self.settings.get("temperature")),
+            "top_p": first_set(config.top_p, self.settings.get("top_p")),
+        }
+
+    def config_problem(self, config: GenerateConfig) -> str | None:
+        if not self.reasoning_on:
+            return None
+        # Reasoning models answer a 400 ("Only the default (1) value is supported") to any
+        # other value; gpt-5.1 and later take sampling parameters only at effort none.
+        changed = {k: v for k, v in self._sampling(config).items() if v not in (None, 1.0)}
+        if not changed:
+            return None
+        settings = ", ".join(f"{key}={value:g}" for key, value in changed.items())
+        return (
+            f"{self.name} with reasoning_effort={self.settings['reasoning_effort']} accepts "
+            f"only the default sampling (temperature and top_p 1), not {settings}: pass "
+            "--temperature 1, or -M reasoning_effort=none on models that allow it"
+        )
+
     def build_body(self, request: ModelRequest) -> dict[str, Any]:
         """The Chat Completions JSON body for ``request`` (``request.metadata`` never goes out)."""
+        problem = self.config_problem(request.config)
+        if problem is not None:
+            raise UnsupportedFeature(problem)
         extra: dict[str, Any] = {}
         if request.prefill is not None:
             extra = self._prefill_body(request)
@@ -140,8 +180,9 @@ class OpenAIModel(ModelAPI):
         config = request.config
         sampling = {
             self.max_tokens_field: first_set(config.max_tokens, self.settings.get("max_tokens")),
-            "temperature": first_set(config.temperature, self.settings.get("temperature")),
-            "top_p": first_set(config.top_p, self.settings.get("top_p")),
+            # For a reasoning request these can only be the default 1 (config_problem), which
+            # is not sent: some reasoning models reject the parameters outright.
+            **({} if self.reasoning_on else self._sampling(config)),
             "seed": first_set(config.seed, self.settings.get("seed")),
             "reasoning_effort": self.settings.get("reasoning_effort"),
         }
@@ -198,6 +239,7 @@ class OpenAIModel(ModelAPI):
 
         tool_calls = self._tool_calls(message.tool_calls)
         stop_reason: StopReason = _FINISH_REASONS.get(str(choice_.finish_reason), "unknown")
+        inline: str | None = None
         if refusal is not None:
             text, stop_reason = refusal, "refusal"
         else:
@@ -205,14 +247,18 @@ class OpenAIModel(ModelAPI):
             if request.prefill is not None:
                 # The server returns only the continuation; the response carries the whole turn.
                 text = request.prefill + text
+            text, inline = split_thinking(text)
         usage = completion.usage
+        details = getattr(usage, "completion_tokens_details", None)
         return ModelResponse(
             text=text,
+            reasoning=join_reasoning(*_reasoning_fields(message), inline),
             tool_calls=tool_calls,
             stop_reason=stop_reason,
             usage=Usage(
                 input_tokens=token_count(getattr(usage, "prompt_tokens", 0)),
                 output_tokens=token_count(getattr(usage, "completion_tokens", 0)),
+                reasoning_tokens=token_count(getattr(details, "reasoning_tokens", 0)),
             ),
             latency=latency,
             model=completion.model if isinstance(completion.model, str) else self.options.model,
@@ -301,6 +347,18 @@ class OpenAICompatibleModel(OpenAIModel):
 
 
 # -- translation helpers ------------------------------------------------------------------
+
+
+def _reasoning_fields(message: object) -> list[str]:
+    """The thinking a compatible server returned beside the answer. DeepSeek and llama.cpp
+    call the field ``reasoning_content``; vLLM renamed it to ``reasoning`` (sending both for
+    a while), as Ollama and OpenRouter call it. The SDK keeps unknown fields as attributes."""
+    found: list[str] = []
+    for field in ("reasoning_content", "reasoning"):
+        value = getattr(message, field, None)
+        if isinstance(value, str) and value.strip() and value not in found:
+            found.append(value)
+    return found
 
 
 def _message(message: ChatMessage) -> dict[str, Any]:
