@@ -110,6 +110,9 @@ class Coordinator:
                 cap, spent=spent, parent=self.budgets.get(parent) if parent else None, label=label
             )
 
+    async def hold(self, key: str, amount: float) -> None:
+        self.budgets[key].hold(amount)
+
     async def reserve(self, key: str, amount: float) -> str | None:
         """None if the call may go ahead (its reservation held), else why not."""
         try:
@@ -202,13 +205,24 @@ class ClusterBudget(Budget):
         return self._capped
 
     def reserve(self, amount: float) -> None:
-        raise TypeError("a cluster budget is reserved from with `await acquire(amount)`")
+        """Blocking: for the driver's batch submissions; model calls use :meth:`acquire`."""
+        import ray
+
+        self._refused(ray.get(self.coordinator.reserve.remote(self.key, amount)))
 
     async def acquire(self, amount: float) -> None:
-        refusal = await call(self.coordinator.reserve, self.key, amount)
+        self._refused(await call(self.coordinator.reserve, self.key, amount))
+
+    def _refused(self, refusal: str | None) -> None:
         if refusal is not None:
             self.exhausted = True
             raise BudgetExhausted(refusal)
+
+    def hold(self, amount: float) -> None:
+        """Blocking: the driver holds what batches of earlier sessions committed."""
+        import ray
+
+        ray.get(self.coordinator.hold.remote(self.key, amount))
 
     def settle(self, reserved: float, cost: float) -> None:
         # Not awaited: a settlement needs no answer, and it is sent only after its

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from harness.batching import take_answers
 from harness.errors import HarnessError, UsageError
 from harness.executors._coordinator import LEASE_MARGIN, ClusterBudget, ClusterLimits, Coordinator
 from harness.executors._ray_worker import (
@@ -270,8 +271,9 @@ class RayExecutor:
             slots = max(1.0, self._total("CPU")) * CHUNKS_PER_CPU
             size = max(1, min(MAX_CHUNK, math.ceil(len(trials) / slots)))
         payload = self._payload(run)
-        # The probe as plan() left it (preferences, groups): what its trials run with.
-        stage = ray.put(probe)
+        # The probe as plan() left it (preferences, groups): what its trials run with; and
+        # the batch answers they will use (fetched here, before the stage).
+        stage = ray.put((probe, take_answers(run, probe, trials)))
         stage_id = uuid.uuid4().hex
         task = self._chunk.options(
             **options, max_retries=MAX_RETRIES, retry_exceptions=False, name=f"harness:{probe.name}"

@@ -134,13 +134,16 @@ async def _fetch(ref: Any) -> Any:
 
 
 async def _run_chunk(payload_ref: Any, stage_ref: Any, stage_id: str, trials: list[Trial]) -> Any:
+    from harness.batching import give_answers
     from harness.engine import ExecutionState
     from harness.executors._coordinator import call
     from harness.executors._local import LocalExecutor
 
     run = await _worker_run(payload_ref)
     if stage_id not in _stages:
-        _stages[stage_id] = await _fetch(stage_ref)
+        probe, answers = await _fetch(stage_ref)
+        give_answers(run.context, answers)
+        _stages[stage_id] = probe
         while len(_stages) > KEPT_STAGES:
             _stages.popitem(last=False)
     probe = _stages[stage_id]

@@ -352,3 +352,59 @@ def test_a_worker_process_killed_mid_sample_is_run_again_and_its_sandbox_removed
     )
     assert not has_containers(run_id)
     assert_no_job_process_left(ray_cluster)
+
+
+def test_batch_answers_reach_the_workers_and_the_budget_holds_them(
+    ray_cluster: LocalRayCluster, tmp_path: Path
+) -> None:
+    """--batch on Ray: the driver submits and collects the batch, the workers answer their
+    trials' first requests from it (no request goes online), and the cluster budget holds the
+    batch's reservations (a cap is in force)."""
+    from tests.batch_servers import BatchServer
+
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("openai/gpt-4o: {input_per_mtok: 10.0, output_per_mtok: 10.0}\n")
+    with BatchServer("A") as server:
+        env = {"OPENAI_API_KEY": "sk-test-ray-batch-0123456789", "OPENAI_BASE_URL": server.url}
+        args = ["--suite", "elicitation", "--model", "openai/gpt-4o", *ELICIT[2:]]
+        args += ["--max-tokens", "64", "--no-cache", "--batch", "--batch-poll", "0.01"]
+        args += ["--prices", str(prices), "--max-cost", "50"]
+        cluster = ["--executor", "ray", "--ray-address", ray_cluster.address]
+        code, out = finish(harness(*args, *cluster, log_dir=tmp_path / "runs", env=env))
+        assert code == 0, out
+        assert len(server.creates) == 1 and server.online == []  # all answered by the batch
+        items = len(next(iter(server.batches.values()))["items"])
+    with Run(only_run(tmp_path / "runs")) as run:
+        samples, calls, placement = run.samples(), run.calls(), run.records("placement")
+        spent = run.meta["spent_usd"]
+    assert len(samples) == items == 5 * 4 * 3 + 2 and (samples["status"] == "ok").all()
+    assert all(json.loads(r)["batch"] for r in calls["response"])
+    assert placement["node_id"].nunique() == 2  # answered on both nodes
+    assert spent == pytest.approx(calls["cost"].sum()) and spent > 0
+    assert "sk-test-ray-batch" not in out
+    assert_no_job_process_left(ray_cluster)
+
+
+def test_an_adaptive_design_runs_the_same_rounds_as_locally(
+    ray_cluster: LocalRayCluster, tmp_path: Path
+) -> None:
+    """The active pairwise design plans each round from the answers stored so far: every round
+    ships the probe as its last plan() left it, and the rounds, trials and answers are the
+    local executor's."""
+    args = ["--suite", "elicitation", "--pair-strategy", "active", "--limit", "12"]
+    args += ["--ranking-samples", "2"]
+    cluster = ["--executor", "ray", "--ray-address", ray_cluster.address]
+    remote = harness(*args, *cluster, log_dir=tmp_path / "ray")
+    local = harness(*args, log_dir=tmp_path / "local")
+    (code, out), (local_code, local_out) = finish(remote), finish(local)
+    assert code == 0, out
+    assert local_code == 0, local_out
+    with Run(only_run(tmp_path / "ray")) as run, Run(only_run(tmp_path / "local")) as mine:
+        ours = run.samples().set_index("trial_id").sort_index()
+        theirs = mine.samples().set_index("trial_id").sort_index()
+        placement = run.records("placement")
+    assert len(ours) == len(theirs) > 12 * 11 // 4
+    assert ours.index.equals(theirs.index)
+    assert ours["chosen"].fillna("-").equals(theirs["chosen"].fillna("-"))
+    assert len(placement) == len(ours)  # every round ran on the cluster
+    assert_no_job_process_left(ray_cluster)
