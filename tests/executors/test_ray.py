@@ -16,8 +16,9 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -30,6 +31,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 AGENTIC = ["--suite", "agentic", "--limit", "2", "--top-k", "1", "--ranking-samples", "2"]
 RUN_TIMEOUT = 900
 NODE_DAEMONS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent", "ray::IDLE")
+T = TypeVar("T")
 
 
 def harness(*args: str, log_dir: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -225,27 +227,46 @@ def _stored(database: Path, probe: str | None = None) -> dict[str, float]:
             return {}
 
 
+@contextlib.contextmanager
+def driving(*args: str, log_dir: Path) -> Iterator[subprocess.Popen]:
+    """A driver that is killed if the test leaves it running."""
+    driver = harness(*args, log_dir=log_dir)
+    try:
+        yield driver
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+
+
+def wait_for(
+    driver: subprocess.Popen, log_dir: Path, ready: Callable[[str, Path], T | None]
+) -> tuple[str, Path, T]:
+    """Poll a running driver's run until ``ready(run_id, database)`` gives something."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        assert driver.poll() is None, finish(driver)
+        if found := list(log_dir.glob("*/run.sqlite")):
+            run_id, database = found[0].parent.name, found[0]
+            if (value := ready(run_id, database)) is not None:
+                return run_id, database, value
+        time.sleep(0.1)
+    raise AssertionError(f"the run in {log_dir} never got there")
+
+
 @pytest.mark.docker
 def test_a_worker_node_killed_mid_run_loses_and_repeats_no_sample(
     ray_cluster: LocalRayCluster, base_image: str, tmp_path: Path
 ) -> None:
     log_dir = tmp_path / "runs"
     cluster = ["--executor", "ray", "--ray-address", ray_cluster.address]
-    driver = harness(*AGENTIC, *cluster, log_dir=log_dir)
-    try:
+    with driving(*AGENTIC, *cluster, log_dir=log_dir) as driver:
         # Wait until samples are being stored and sandboxes are running on the worker.
-        deadline = time.monotonic() + RUN_TIMEOUT
-        before: dict[str, float] = {}
-        run_id, database = "", Path()
-        while time.monotonic() < deadline and driver.poll() is None:
-            if not run_id and (found := list(log_dir.glob("*/run.sqlite"))):
-                database, run_id = found[0], found[0].parent.name
-            if run_id:
-                before = _stored(database, "agentic")
-                if before and has_containers(run_id):
-                    break
-            time.sleep(0.2)
-        assert driver.poll() is None and before and has_containers(run_id), finish(driver)
+        def storing_and_running(run_id: str, database: Path) -> dict[str, float] | None:
+            stored = _stored(database, "agentic")
+            return stored if stored and has_containers(run_id) else None
+
+        run_id, database, before = wait_for(driver, log_dir, storing_and_running)
         (worker,) = [n for n in ray_cluster.nodes if n.name == "worker"]
         ray_cluster.kill_raylet(worker)  # the node is lost with the samples it was running
         time.sleep(2)
@@ -253,10 +274,6 @@ def test_a_worker_node_killed_mid_run_loses_and_repeats_no_sample(
         stranded = has_containers(run_id)
         ray_cluster.add_node("worker", cpus=1, resources={"sandbox": 2})  # it comes back
         code, out = finish(driver)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-            driver.wait()
     assert code == 0, out
     after = _stored(database, "agentic")
     with Run(only_run(log_dir)) as run:
@@ -287,17 +304,13 @@ def test_a_killed_driver_resumes_with_no_sample_lost_or_asked_twice(
     model = ["--model", "openai-compatible/counted", "--base-url", counting_server.server.url]
     cluster = ["--executor", "ray", "--ray-address", ray_cluster.address]
     args = [*ELICIT, *model, "--max-connections", "2", "--no-cache", *cluster]
-    driver = harness(*args, log_dir=tmp_path)
-    try:
+    with driving(*args, log_dir=tmp_path) as driver:
         deadline = time.monotonic() + RUN_TIMEOUT
         while len(counting_server.server.requests) < 20 and time.monotonic() < deadline:
             assert driver.poll() is None, finish(driver)
             time.sleep(0.05)
         driver.kill()  # kill -9: its Ray tasks die with it
         driver.wait()
-    finally:
-        if driver.poll() is None:
-            driver.kill()
     assert_no_job_process_left(ray_cluster)
     directory = only_run(tmp_path)
     before = _stored(directory / "run.sqlite")
@@ -321,25 +334,15 @@ def test_a_worker_process_killed_mid_sample_is_run_again_and_its_sandbox_removed
 ) -> None:
     log_dir = tmp_path / "runs"
     cluster = ["--executor", "ray", "--ray-address", ray_cluster.address]
-    driver = harness(*AGENTIC, *cluster, log_dir=log_dir)
-    try:
-        deadline = time.monotonic() + RUN_TIMEOUT
-        victim, run_id = None, ""
-        while victim is None and time.monotonic() < deadline:
-            assert driver.poll() is None, finish(driver)
-            if not run_id and (found := list(log_dir.glob("*/run.sqlite"))):
-                run_id = found[0].parent.name
+    with driving(*AGENTIC, *cluster, log_dir=log_dir) as driver:
+
+        def busy_worker(run_id: str, database: Path) -> int | None:
             busy = [e for e in job_processes(ray_cluster) if "ray::harness:agentic" in e]
-            if run_id and busy and has_containers(run_id):
-                victim = int(busy[0].split()[0])
-            time.sleep(0.1)
-        assert victim is not None
+            return int(busy[0].split()[0]) if busy and has_containers(run_id) else None
+
+        run_id, _, victim = wait_for(driver, log_dir, busy_worker)
         os.kill(victim, 9)  # the worker dies mid-sample (OOM killer, a crash)
         code, out = finish(driver)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-            driver.wait()
     assert code == 0, out
     assert "will be retried" in out  # Ray ran the lost task again
     with Run(only_run(log_dir)) as run:
