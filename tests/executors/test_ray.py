@@ -384,7 +384,15 @@ def test_batch_answers_reach_the_workers_and_the_budget_holds_them(
     assert all(json.loads(r)["batch"] for r in calls["response"])
     assert placement["node_id"].nunique() == 2  # answered on both nodes
     assert spent == pytest.approx(calls["cost"].sum()) and spent > 0
+    # The key reached the workers (they called the API) but no log of any node, nor the output.
     assert "sk-test-ray-batch" not in out
+    logged = [
+        path
+        for node in ray_cluster.nodes
+        for path in node.temp_dir.rglob("*")
+        if path.is_file() and b"sk-test-ray-batch" in path.read_bytes()
+    ]
+    assert logged == []
     assert_no_job_process_left(ray_cluster)
 
 
