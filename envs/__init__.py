@@ -48,6 +48,14 @@ def cleanup(run_id: str | None = None, *, keep_runs: Collection[str] = ()) -> in
     return docker_cleanup(run_id, keep_runs=keep_runs)
 
 
+def remove_orphans(run_id: str) -> int:
+    """Remove run ``run_id``'s containers and networks whose owner process has died; those of
+    processes still running (other workers of the run) stay. Returns the count."""
+    from envs.docker import remove_orphans as docker_remove_orphans
+
+    return docker_remove_orphans(run_id)
+
+
 def managed_runs() -> set[str]:
     """Run ids labelling the harness containers that exist now."""
     from envs.docker import managed_runs as docker_managed_runs
@@ -69,5 +77,6 @@ __all__ = [
     "ServiceSpec",
     "cleanup",
     "managed_runs",
+    "remove_orphans",
     "sandbox_provider",
 ]

@@ -5,7 +5,10 @@ Each sandbox is a fresh container running ``sleep infinity`` under Docker's init
 ``no-new-privileges``, memory/CPU/pids limits and no network (or a fresh internal network).  Commands run through ``docker
 exec``; files move with ``put_archive``/``get_archive``.  Every container and network
 carries the labels ``harness.managed=1``, ``harness.run=<run id>`` and
-``harness.sample=<sample id>`` so :func:`cleanup` can always find leftovers.
+``harness.sample=<sample id>`` so :func:`cleanup` can always find leftovers, and
+``harness.owner`` naming the process that made it (host, boot, pid and start time), so that
+:func:`remove_orphans` can tell the containers of a process that died from those of one still
+running: several processes may run one run's sandboxes on one daemon (workers of a cluster).
 
 With a named network, the sandbox may have *services* (``spec.services``): containers
 started on the same internal network before the sandbox, reachable by their name (a
@@ -25,7 +28,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import io
+import os
 import posixpath
 import re
 import socket
@@ -65,6 +70,7 @@ RUN_LABEL = "harness.run"
 SAMPLE_LABEL = "harness.sample"
 SERVICE_LABEL = "harness.service"
 ROLE_LABEL = "harness.role"
+OWNER_LABEL = "harness.owner"
 # uid:gid of the container's idle main process (Debian's nobody:nogroup).
 IDLE_USER = "65534:65534"
 
@@ -142,7 +148,53 @@ _owner_cache: dict[tuple[str, str], tuple[int, int]] = {}
 
 
 def _labels(spec: SandboxSpec, run_id: str, sample_id: str) -> dict[str, str]:
-    return {**spec.labels, MANAGED_LABEL: "1", RUN_LABEL: run_id, SAMPLE_LABEL: sample_id}
+    return {
+        **spec.labels,
+        MANAGED_LABEL: "1",
+        RUN_LABEL: run_id,
+        SAMPLE_LABEL: sample_id,
+        OWNER_LABEL: process_owner(),
+    }
+
+
+@functools.cache
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot), or None if there is none."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses; the start time is the 20th
+    # field after its closing parenthesis.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def process_owner(pid: int | None = None) -> str:
+    """``host/boot id/pid/start time`` of a process (this one by default): unique to it, even
+    after its pid is reused or the machine reboots."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}/{_boot_id()}/{pid}/{_start_time(pid) or ''}"
+
+
+def owner_alive(owner: str) -> bool | None:
+    """Whether the process an owner label names is still running, or None when it ran on
+    another machine (sharing this daemon), which this process cannot check."""
+    host, boot, pid, started = [*owner.split("/"), "", "", "", ""][:4]
+    if host != socket.gethostname():
+        return None
+    if boot != _boot_id() or not pid.isdigit():
+        return False  # this machine has rebooted since: no process of then still runs
+    return bool(started) and _start_time(int(pid)) == started
 
 
 def _safe_name(*parts: str) -> str:
@@ -752,6 +804,34 @@ def cleanup(
             continue
         _remove_network(client, network.id)
         removed += 1
+    return removed
+
+
+def remove_orphans(run_id: str, *, client: docker.DockerClient | None = None) -> int:
+    """Remove the containers and networks of run ``run_id`` whose owner process has died (or
+    that carry no owner, from before owners were recorded); keep those of live processes and
+    of processes on other machines. Returns how many were removed.
+
+    What a run sweeps before its first sandbox: whichever process runs its samples, it then
+    removes what a killed process of the run left on this daemon, and never a sandbox another
+    worker of the run is using.
+    """
+    client = client or docker_client()
+    filters = {"label": [f"{MANAGED_LABEL}=1", f"{RUN_LABEL}={run_id}"]}
+
+    def orphaned(labels: Mapping[str, str] | None) -> bool:
+        owner = (labels or {}).get(OWNER_LABEL)
+        return owner is None or owner_alive(owner) is False
+
+    removed = 0
+    for container in client.containers.list(all=True, filters=filters, ignore_removed=True):
+        if orphaned(container.labels):
+            _remove_container(client, container.id)
+            removed += 1
+    for network in client.networks.list(filters=filters):
+        if orphaned(network.attrs.get("Labels")):
+            _remove_network(client, network.id)
+            removed += 1
     return removed
 
 

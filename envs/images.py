@@ -121,8 +121,9 @@ def image_exists(tag: str, client: docker.DockerClient | None = None) -> bool:
 
 @contextlib.contextmanager
 def _build_lock() -> Iterator[None]:
-    # Two test sessions or CLI calls building at once would both run debootstrap;
-    # the second should wait and then find the image ready.
+    # Two processes on one host building at once (test sessions, CLI calls, a cluster
+    # node's workers) would both build the same image; the second should wait and then find
+    # it ready.
     path = Path(tempfile.gettempdir()) / "harness-image-build.lock"
     with open(path, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -435,13 +436,18 @@ def build_image(
     tag = _task_tag(context_dir, files, modes, _image_id(client, base))
     if image_exists(tag, client):
         return tag
-    progress(f"building task image {tag} from {context_dir}...")
-    _run_build(
-        client,
-        _tar_context(files, modes),
-        tag=tag,
-        buildargs={"BASE_IMAGE": base},
-        labels={"harness.image": "task"},
-        progress=progress,
-    )
+    # Several processes on one host (workers of a cluster node) may want the same image at
+    # once: one builds it, the others wait and find it built.
+    with _build_lock():
+        if image_exists(tag, client):
+            return tag
+        progress(f"building task image {tag} from {context_dir}...")
+        _run_build(
+            client,
+            _tar_context(files, modes),
+            tag=tag,
+            buildargs={"BASE_IMAGE": base},
+            labels={"harness.image": "task"},
+            progress=progress,
+        )
     return tag

@@ -48,6 +48,7 @@ from harness.model import (
     CachedModel,
     ModelError,
     ModelRequest,
+    ModelResponse,
     RetryPolicy,
     TransientModelError,
     batch_api,
@@ -55,7 +56,7 @@ from harness.model import (
     unwrap,
 )
 from harness.model._budget import DEFAULT_OUTPUT_RESERVATION, reservation_for
-from harness.probes import Probe, RunContext
+from harness.probes import Probe, RunContext, Trial
 
 BATCH_ATTEMPTS = 2
 """Batches one request may go into; after that its trial asks online. Each failed batch can
@@ -97,6 +98,35 @@ async def prefetch_batches(
     if layer is None or not (settings.batch or run.store.has_batches()):
         return
     await _Session(run, layer, settings, progress).prefetch(stage, set(skip))
+
+
+Answers = dict[str, tuple[ModelResponse, float]]
+"""Batch answers by request key, each with the budget reservation it carries."""
+
+
+def take_answers(run: RunContext, probe: Probe, trials: list[Trial]) -> Answers:
+    """The batch answers ``trials`` will use, taken out of this process's subject model, for
+    an executor that runs the trials in other processes (:func:`give_answers` there). Each
+    answer is taken once, so it answers one trial, as it would here."""
+    layer = batch_layer(run.models["subject"])
+    first = getattr(probe, "first_requests", None)
+    if layer is None or not layer.answers or first is None:
+        return {}
+    taken: Answers = {}
+    for trial in trials:
+        for request in first(trial, run):
+            key = layer.key(request)
+            if key in layer.answers:
+                taken[key] = layer.answers.pop(key)
+    return taken
+
+
+def give_answers(run: RunContext, answers: Answers) -> None:
+    """Hand answers from :func:`take_answers` to this process's subject model."""
+    layer = batch_layer(run.models["subject"])
+    if layer is not None:
+        for key, (response, hold) in answers.items():
+            layer.offer(key, response, hold)
 
 
 class _Session:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.batching import prefetch_batches
 from harness.config import RunConfig, environment_versions, redact
@@ -42,6 +42,9 @@ from harness.progress import RunProgress, StageBar
 from harness.store import RunStore, TrialOutcome, default_log_dir, find_run
 from harness.suites import ELICITATION, get_suite
 
+if TYPE_CHECKING:
+    from harness.executors import Executor
+
 
 @dataclass
 class RunSettings:
@@ -61,6 +64,11 @@ class RunSettings:
     """Path of the preregistered analysis plan the run is made under."""
     max_cost: float | None = None
     """US dollars this run may spend (all roles, all sessions); None for no cap."""
+    executor: str = "local"
+    """Where trials run: ``local`` (this process) or ``ray`` (a Ray cluster's nodes)."""
+    ray_address: str | None = None
+    """The Ray cluster to use with ``executor="ray"`` (None: ``RAY_ADDRESS`` or this
+    machine's cluster)."""
     batch: bool = False
     """Send the requests trials send first through the provider's batch API
     (:mod:`harness.batching`). Batches a run already has are collected either way."""
@@ -268,8 +276,11 @@ def create_run(
 ) -> PreparedRun:
     """Validate ``config`` and create its run directory (``directory``, or a new id under the
     log directory). Nothing is written when validation fails."""
+    from harness.executors import check_executor
+
     preparation = prepare(config, batch=settings.batch)
     config = preparation.config
+    check_executor(settings)
     check_writable(settings.log_dir)
     if settings.prices:
         price_table(settings.prices)
@@ -374,9 +385,17 @@ def execute_runs(
     """
     from rich.console import Console
 
+    from harness.executors import create_executor
+
     console = console or Console(stderr=True)
     prices = price_table(settings.prices)
-    limits = ConcurrencyLimits(settings.max_connections)
+    try:
+        executor = create_executor(settings, console)
+    except HarnessError:
+        for run in runs:
+            run.store.close()
+        raise
+    limits = executor.limits(settings.max_connections)
     cache = ResponseCache() if settings.cache else None
     isolate = len(runs) > 1
 
@@ -384,7 +403,17 @@ def execute_runs(
         return list(
             await asyncio.gather(
                 *(
-                    _execute(run, settings, progress, prices, limits, cache, study_budget, isolate)
+                    _execute(
+                        run,
+                        settings,
+                        progress,
+                        prices,
+                        limits,
+                        cache,
+                        study_budget,
+                        isolate,
+                        executor,
+                    )
                     for run in runs
                 )
             )
@@ -394,6 +423,7 @@ def execute_runs(
         with RunProgress(console, settings.progress) as progress:
             return asyncio.run(all_runs(progress))
     finally:
+        executor.close()
         for run in runs:
             run.store.close()
         if cache is not None:
@@ -409,6 +439,7 @@ async def _execute(
     cache: ResponseCache | None,
     study_budget: Budget | None,
     isolate: bool,
+    executor: Executor,
 ) -> RunResult:
     store, config = prepared.store, prepared.config
     for warning in prepared.preparation.warnings:
@@ -418,19 +449,28 @@ async def _execute(
     store.claim()
     meta = store.meta()
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    store.set_meta(status="running", **({"resumed": now} if prepared.resumed else {}))
+    store.set_meta(
+        status="running",
+        executor=executor.describe(),
+        **({"resumed": now} if prepared.resumed else {}),
+    )
     accountant = Accountant(prices)
     # A cap set when the run started holds on resume unless a new one is given.
     cap = settings.max_cost if settings.max_cost is not None else meta.get("max_cost")
     if cap is not None:
         store.set_meta(max_cost=cap)
-    budget = Budget(
-        cap,
-        spent=store.spent(),
-        parent=study_budget,
-        label=f"{prepared.label or config.model} run",
+    # The executor may hand back a budget that holds for all its workers together.
+    budget = executor.open_run(
+        meta["run_id"],
+        accountant,
+        Budget(
+            cap,
+            spent=store.spent(),
+            parent=study_budget,
+            label=f"{prepared.label or config.model} run",
+        ),
     )
-    state = ExecutionState()
+    state = ExecutionState(executor=executor)
     started = time.perf_counter()
     status, failure = "failed", None
     try:
@@ -442,7 +482,7 @@ async def _execute(
             matcher=EntityMatcher(prepared.preparation.entities),
             models=models,
             store=store,
-            max_sandboxes=settings.max_sandboxes,
+            max_sandboxes=executor.sandboxes(settings.max_sandboxes),
         )
         await _run_stages(run, prepared, settings, progress, state)
         status = state.stop_status or "complete"
@@ -492,8 +532,10 @@ async def _execute(
 
 @dataclass
 class ExecutionState:
-    """What one run's workers share while it executes: counts and why it stopped early."""
+    """What one run's workers share while it executes: counts, why it stopped early, and
+    the executor running its trials."""
 
+    executor: Executor | None = None
     trials_run: int = 0
     errors: int = 0
     stop_status: str | None = None
@@ -565,24 +607,23 @@ async def _run_trials(
     bar: StageBar,
     state: ExecutionState,
 ) -> None:
-    queue = iter(trials)
+    """Run ``trials`` on the run's executor; each outcome is stored and counted here, in
+    this process, as it arrives (wherever the trial ran)."""
 
-    async def worker() -> None:
-        for trial in queue:
-            if state.stopping:
-                return
-            outcome = await run_trial(probe, trial, run, state)
-            writer.add(outcome)
-            if not outcome.keep:
-                continue
-            state.trials_run += 1
-            state.errors += outcome.status != "ok"
-            bar.advance(outcome.status != "ok")
-            # Yield even when the model answered without awaiting (sim), so Ctrl-C is seen.
-            await asyncio.sleep(0)
+    def finished(outcome: TrialOutcome) -> None:
+        writer.add(outcome)
+        if not outcome.keep:
+            return
+        state.trials_run += 1
+        state.errors += outcome.status != "ok"
+        bar.advance(outcome.status != "ok")
 
-    workers = max(1, min(settings.max_connections * 2, len(trials)))
-    await asyncio.gather(*(worker() for _ in range(workers)))
+    executor = state.executor
+    if executor is None:
+        from harness.executors import LocalExecutor
+
+        executor = LocalExecutor(settings.max_connections)
+    await executor.run_trials(probe, trials, run, state, finished)
 
 
 async def run_trial(

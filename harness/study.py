@@ -147,6 +147,7 @@ def start_study(
     refuses the study before anything is written or spent.
     """
     from harness.engine import check_writable, create_run, execute_runs, prepare
+    from harness.executors import check_executor
 
     configs = [
         base.model_copy(update={"model": s.model, "model_args": s.args, "base_url": s.base_url})
@@ -154,6 +155,7 @@ def start_study(
     ]
     for config in configs:
         prepare(config, batch=settings.batch)
+    check_executor(settings)
     check_writable(settings.log_dir)
     study_id = new_study_id(base.suite)
     directory = settings.log_dir / study_id

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
+import shutil
+import tarfile
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -190,6 +194,53 @@ class TaskSpec(_TaskFile):
     def has_agent_check(self) -> bool:
         """True when grading runs grader/agent_check.py as the agent user first."""
         return (self.grader_dir / "agent_check.py").is_file()
+
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any], bytes]]:
+        """Pickled with its files, so the task can run on a machine that lacks its folder (a
+        worker of a cluster): see :func:`_restore_task`."""
+        return (_restore_task, (self.model_dump(), _pack_folder(self.directory)))
+
+
+def _pack_folder(directory: Path) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT, compresslevel=1) as tar:
+        for rel in task_files(directory):
+            tar.add(directory / rel, arcname=rel.as_posix(), recursive=False)
+    return buf.getvalue()
+
+
+def _restore_task(fields: dict[str, Any], archive: bytes) -> TaskSpec:
+    """A pickled task, pointed at a folder of this machine holding exactly its files.
+
+    Its own folder if that is here unchanged (one machine, a shared file system), else the
+    built-in suite's copy if that is the same, else the files that came with it, unpacked once
+    per content hash under the cache directory. Files that arrive but hash differently here
+    mean this machine's harness (its grader library) is not the sender's: refused.
+    """
+    spec = TaskSpec.model_validate(fields)
+    for candidate in (spec.directory, SUITE_ROOT / spec.id):
+        if candidate.is_dir() and content_hash(candidate) == spec.content_hash:
+            return spec.model_copy(update={"directory": candidate})
+    from harness.model._cache import default_cache_dir
+
+    # The folder keeps the task's id as its name: image tags are made from it.
+    target = default_cache_dir() / "tasks" / spec.content_hash / spec.id
+    if not target.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        unpacked = Path(tempfile.mkdtemp(prefix=f".{spec.id}-", dir=target.parent))
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            tar.extractall(unpacked, filter="data")
+        try:
+            unpacked.rename(target)
+        except OSError:
+            shutil.rmtree(unpacked)  # another process unpacked the same files first
+    if content_hash(target) != spec.content_hash:
+        raise ConfigError(
+            f"task {spec.id}: its files hash to {content_hash(target)} here, not "
+            f"{spec.content_hash}: this machine runs another version of the harness than the "
+            "one that planned the run; install the same version everywhere"
+        )
+    return spec.model_copy(update={"directory": target})
 
 
 def task_files(directory: Path) -> list[Path]:

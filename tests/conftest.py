@@ -54,6 +54,8 @@ def isolated_dirs(tmp_path, monkeypatch) -> None:
         "OPENAI_BASE_URL",
         "ANTHROPIC_BASE_URL",
         "HARNESS_BASE_URL",
+        "HARNESS_EXECUTOR",
+        "RAY_ADDRESS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from harness.config import RunConfig, parse_model_args
 from harness.errors import HarnessError, UsageError
+from harness.executors import EXECUTORS
 from harness.store import default_log_dir
 from harness.suites import ANSWER_OPTIONS, PAIRWISE_OPTIONS
 
@@ -302,6 +303,22 @@ def cli() -> None:
     help="agentic: containers running at once.",
 )
 @click.option(
+    "--executor",
+    envvar="HARNESS_EXECUTOR",
+    type=click.Choice(EXECUTORS),
+    default="local",
+    show_default=True,
+    help="Where trials run: in this process, or as tasks over a Ray cluster's nodes "
+    "(docs/scaling.md).",
+)
+@click.option(
+    "--ray-address",
+    envvar="RAY_ADDRESS",
+    default=None,
+    metavar="HOST:PORT",
+    help="--executor ray: the cluster's head [default: the cluster this machine is a node of].",
+)
+@click.option(
     "--max-cost",
     envvar="HARNESS_MAX_COST",
     type=float,
@@ -378,9 +395,17 @@ def run(ctx: click.Context, **opts: object) -> None:
         max_sandboxes=_positive(opts["max_sandboxes"], "--max-sandboxes"),
         plan=opts["plan_path"],  # type: ignore[arg-type]
         max_cost=_cap(opts["max_cost"], "--max-cost"),
+        executor=str(opts["executor"]),
+        ray_address=opts["ray_address"],  # type: ignore[arg-type]
         batch=bool(opts["batch"]),
         batch_poll=_poll_interval(opts["batch_poll"]),
     )
+    if (
+        opts["ray_address"]
+        and settings.executor != "ray"
+        and (ctx.get_parameter_source("ray_address") == ParameterSource.COMMANDLINE)
+    ):
+        raise UsageError("--ray-address goes with --executor ray")
     study_cap = _cap(opts["max_study_cost"], "--max-study-cost")
     if opts["pair_strategy"] == "full":
         opts["pair_strategy"] = None  # the default design: recorded (and hashed) as absent

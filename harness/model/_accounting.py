@@ -191,6 +191,20 @@ class Accountant:
     def record_error(self, model: str) -> None:
         self._for(model).errors += 1
 
+    def merge(self, totals: dict[str, ModelTotals]) -> None:
+        """Add totals counted elsewhere (by a worker on another machine) to these."""
+        for model, other in totals.items():
+            mine = self._for(model)
+            mine.calls += other.calls
+            mine.cached_calls += other.cached_calls
+            mine.batch_calls += other.batch_calls
+            mine.errors += other.errors
+            mine.retries += other.retries
+            mine.usage = mine.usage + other.usage
+            mine.latency += other.latency
+            if mine.cost is not None or other.cost is not None:
+                mine.cost = (mine.cost or 0.0) + (other.cost or 0.0)
+
 
 class AccountedModel:
     """Wraps a Model and reports every call to an :class:`Accountant`."""

@@ -81,6 +81,11 @@ class Budget:
             for budget in reversed(chain):
                 budget._lock.release()
 
+    async def acquire(self, amount: float) -> None:
+        """:meth:`reserve`, awaitable: what :class:`MeteredModel` calls, so that a budget held
+        elsewhere (one for a whole cluster of workers) can answer over the network."""
+        self.reserve(amount)
+
     def hold(self, amount: float) -> None:
         """Hold ``amount`` for calls already issued, whatever the cap: a batch submitted in an
         earlier session is money committed, which new calls must see but cannot undo."""
@@ -163,7 +168,7 @@ class MeteredModel:
         hold = 0.0
         if self.budget is not None and self.budget.capped:
             hold = reservation_for(self.name, request, self.default_output).cost(self.price)
-            self.budget.reserve(hold)
+            await self.budget.acquire(hold)
         try:
             response = await self.inner.generate(request)
         except BaseException:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractAsyncContextManager
 
 from harness.model._types import ModelRequest, ModelResponse
 
@@ -20,7 +21,9 @@ class ConcurrencyLimits:
         self.max_connections = max_connections
         self._semaphores: dict[str, asyncio.Semaphore] = {}
 
-    def semaphore(self, endpoint: str) -> asyncio.Semaphore:
+    def semaphore(self, endpoint: str) -> AbstractAsyncContextManager[object]:
+        """What a call to ``endpoint`` holds while it is in flight: here a semaphore of this
+        process; an executor spread over machines hands out permits of one limit for all."""
         if endpoint not in self._semaphores:
             self._semaphores[endpoint] = asyncio.Semaphore(self.max_connections)
         return self._semaphores[endpoint]
@@ -29,7 +32,7 @@ class ConcurrencyLimits:
 class LimitedModel:
     """Wraps a Model so at most N calls to its endpoint are in flight at once."""
 
-    def __init__(self, inner, semaphore: asyncio.Semaphore):
+    def __init__(self, inner, semaphore: AbstractAsyncContextManager[object]):
         self.inner = inner
         self._semaphore = semaphore
 

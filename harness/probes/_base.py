@@ -158,7 +158,10 @@ class Probe(Protocol):
     """Turns a run into trials, and one trial into model calls and a flat result row.
 
     A probe may also offer ``preview(trial, run) -> list[PreviewCall]``: the requests a trial
-    sends first, rendered exactly as :meth:`run` renders them, for ``--dry-run``.
+    sends first, rendered exactly as :meth:`run` renders them, for ``--dry-run``; and
+    ``trial_resources: dict[str, float]``: what one trial holds while it runs beyond a model
+    connection (``{"sandbox": 1}``: a Docker sandbox), so an executor that spreads trials over
+    machines places them where that is (see :mod:`harness.executors`).
 
     And ``first_requests(trial, run) -> list[ModelRequest]``: the subject requests a trial sends
     before it has seen any answer, equal to the ones :meth:`run` then sends (the same function
@@ -169,6 +172,10 @@ class Probe(Protocol):
     Optional attributes the engine reads: ``adaptive`` (true: after its pending trials are
     stored, ``plan`` is called again, until it plans no trial not yet tried), ``design_options``
     (resolved probe options, recorded in the hashed configuration) and ``estimate(run)``.
+
+    Between :meth:`plan` and :meth:`run` a probe may be pickled and its trials run in other
+    processes: :meth:`run` may use what :meth:`plan` left on the probe and what the
+    :class:`RunContext` holds, but not the run store (only the process that plans has it).
     """
 
     name: str

@@ -66,6 +66,8 @@ class AgenticProbe:
         if config.limit is not None and config.limit < 1:
             raise UsageError("--limit must be at least 1 task")
         self.provider = str(config.options.get("sandbox") or "docker")
+        # A Docker sandbox per trial: it must run where a daemon is (see Probe).
+        self.trial_resources = {"sandbox": 1.0} if self.provider == "docker" else {}
         wanted = config.options.get("task_filter")
         ids = [part.strip() for part in str(wanted).split(",") if part.strip()] if wanted else None
         # Loaded here, before any run directory exists, so a bad filter fails up front.
@@ -101,6 +103,11 @@ class AgenticProbe:
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._images: dict[str, asyncio.Future[str]] = {}
         self._swept: dict[str, asyncio.Future[None]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The planned probe without this process's running state (semaphores, image builds
+        and sweeps under way), which another process does not share."""
+        return {**self.__dict__, "_slots": {}, "_images": {}, "_swept": {}}
 
     # -- planning ----------------------------------------------------------------------------
     def entities(self, run: RunContext) -> list[str]:
@@ -152,10 +159,12 @@ class AgenticProbe:
         return self._slots[run.run_id]
 
     async def _sweep(self, run_id: str) -> None:
-        """Once per run, before its first sandbox: remove containers still labelled with it.
+        """Once per run and process, before its first sandbox: remove containers still
+        labelled with the run whose owner process has died.
 
         They can only be left by a process of this run that was killed outright (``kill
-        -9``: no ``finally`` ran); the run lock guarantees no live process owns them now.
+        -9``: no ``finally`` ran); containers of processes still running (other workers of
+        the run, on the same daemon) are left alone.
         """
         if self.provider == "docker":
             await _once(self._swept, run_id, lambda: _remove_leftovers(run_id))
@@ -301,7 +310,7 @@ async def _once(
 async def _remove_leftovers(run_id: str) -> None:
     import envs
 
-    removed = await asyncio.to_thread(envs.cleanup, run_id)
+    removed = await asyncio.to_thread(envs.remove_orphans, run_id)
     if removed:
         Console(stderr=True).print(
             f"removed {removed} container(s) and network(s) left by an earlier, "

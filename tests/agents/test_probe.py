@@ -300,6 +300,26 @@ async def test_samples_run_graded_and_recorded_within_the_sandbox_bound(
     assert "top minus bottom success: +100.0 pp (descriptive only" in text
 
 
+async def test_the_planned_probe_travels_without_its_running_state(tmp_path, fake_tasks) -> None:
+    """What an executor on other machines ships: the probe as plan() left it (its groups
+    and preferences), without the semaphores and builds of the process that ran trials."""
+    import pickle
+
+    probe, run = make_run(tmp_path, Scripted(solver()), limit=2)
+    trials = probe.plan(run)
+    await asyncio.gather(*(run_trial(probe, t, run) for t in trials[:3]))
+    assert probe._slots and probe._images  # this process's running state
+    copy = pickle.loads(pickle.dumps(probe))
+    assert (copy._slots, copy._images, copy._swept) == ({}, {}, {})
+    assert copy.groups == probe.groups and copy.preferences == probe.preferences
+    assert [t.id for t in copy.plan(run)] == [t.id for t in trials]
+    assert copy.trial_resources == {}  # local sandboxes need no Docker node
+    outcome = await run_trial(copy, trials[0], run)
+    assert outcome.status == "ok" and outcome.data["group"] == "neutral"
+    docker_probe, _ = make_run(tmp_path / "d", Scripted(solver()), options={"sandbox": "docker"})
+    assert docker_probe.trial_resources == {"sandbox": 1.0}
+
+
 async def test_prompts_are_framed_for_the_entity_or_neutral(tmp_path, fake_tasks) -> None:
     model = Scripted(solver())
     probe, run = make_run(tmp_path, model, limit=1)

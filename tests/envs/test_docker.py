@@ -7,6 +7,7 @@ nothing here ever sends a packet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -179,6 +180,11 @@ async def test_labels_on_container(
         assert labels["harness.run"] == run_id
         assert labels["harness.sample"] == "sample-7"
         assert labels["task"] == "demo"
+        # Who made it: this process, as host, boot id, pid and start time.
+        from envs.docker import OWNER_LABEL, owner_alive, process_owner
+
+        assert labels[OWNER_LABEL] == process_owner() and owner_alive(labels[OWNER_LABEL])
+        assert process_owner().split("/")[2] == str(os.getpid())
 
 
 def test_reserved_labels_rejected() -> None:
@@ -213,6 +219,74 @@ async def test_cleanup_removes_leftovers_of_one_run(
     finally:
         await leaked.close()  # already gone: close must not fail
         await kept.close()
+
+
+async def test_remove_orphans_spares_the_sandboxes_of_live_processes(
+    client: docker.DockerClient, base_image: str, run_id: str, tmp_path: Path
+) -> None:
+    """Several processes may run one run's sandboxes on one daemon (a cluster node's
+    workers): the sweep removes what a killed one left, never a live one's."""
+    from envs.docker import OWNER_LABEL, process_owner, remove_orphans
+
+    script = tmp_path / "hold.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import asyncio
+            from envs import SandboxSpec
+            from envs.docker import DockerSandbox
+
+            async def main():
+                spec = SandboxSpec(image={base_image!r}, network="orphannet")
+                async with DockerSandbox(spec, run_id={run_id!r}) as box:
+                    print("ready", box.container_name, flush=True)
+                    await asyncio.sleep(600)
+
+            asyncio.run(main())
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, env=env)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode()
+    assert line.startswith("ready"), line
+    dead = line.split()[1]
+    assert client.containers.get(dead).labels[OWNER_LABEL] == process_owner(proc.pid)
+    proc.kill()  # kill -9: its sandbox and network stay behind
+    proc.wait()
+    foreign = client.containers.create(
+        base_image,
+        ["sleep", "600"],
+        name=f"{dead}-foreign",
+        labels={
+            "harness.managed": "1",
+            "harness.run": run_id,
+            OWNER_LABEL: "another-host/boot/1/1",  # another machine sharing this daemon
+        },
+    )
+    unowned = client.containers.create(
+        base_image,
+        ["sleep", "600"],
+        name=f"{dead}-unowned",  # made before owners were recorded
+        labels={"harness.managed": "1", "harness.run": run_id},
+    )
+    live = DockerSandbox(SandboxSpec(image=base_image), run_id=run_id)
+    await live.start()
+    try:
+        assert len(_run_containers(client, run_id)) == 4
+        assert remove_orphans(run_id) == 3  # the dead one's container and network, the unowned
+        assert sorted(_run_containers(client, run_id)) == sorted(
+            [live.container_name, foreign.name]
+        )
+        assert client.networks.list(filters={"label": f"harness.run={run_id}"}) == []
+        assert envs.remove_orphans(run_id) == 0
+    finally:
+        await live.close()
+        foreign.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound):
+            unowned.remove(force=True)
+        cleanup(run_id)
 
 
 async def test_missing_image_is_a_clear_error(run_id: str, client: docker.DockerClient) -> None:

@@ -26,6 +26,7 @@ from tasks import (
     TaskSpec,
     _grading,
     answer_from_output,
+    content_hash,
     grade,
     load_task,
     load_tasks,
@@ -585,3 +586,37 @@ def test_a_task_folder_elsewhere_is_the_suite_when_configured(tmp_path, monkeypa
     monkeypatch.setenv("HARNESS_TASK_DIR", str(tmp_path / "my-tasks"))
     assert [task.id for task in load_tasks()] == ["my-sales-task"]
     assert load_tasks(SUITE_ROOT, ids=["data-sales-total"])[0].id == "data-sales-total"
+
+
+def test_a_pickled_task_finds_its_files_on_another_machine(tmp_path, monkeypatch) -> None:
+    """A task shipped to a worker that lacks its folder carries its files: unpickled, it
+    points at a copy with the same content hash; files that differ there are refused."""
+    import pickle
+
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    mine = tmp_path / "suite" / "my-sales-task"
+    shutil.copytree(SUITE_ROOT / "data-sales-total", mine)
+    spec_file = mine / "task.yaml"
+    spec_file.write_text(spec_file.read_text().replace("id: data-sales-total", "id: my-sales-task"))
+    (mine / "solution" / "solve.sh").chmod(0o755)
+    task = load_task(mine)
+    blob = pickle.dumps(task)
+    # Same machine: the folder itself.
+    assert pickle.loads(blob).directory == task.directory
+    # "Another machine": the folder is gone; the files arrive with the task.
+    shutil.rmtree(mine)
+    there = pickle.loads(blob)
+    assert there.directory == tmp_path / "cache" / "tasks" / task.content_hash / "my-sales-task"
+    assert there.content_hash == task.content_hash == content_hash(there.directory)
+    assert (there.grader_dir / "grade.py").is_file() and there.workspace_dir.is_dir()
+    assert (there.directory / "solution" / "solve.sh").stat().st_mode & 0o111
+    assert there.model_dump(exclude={"directory"}) == task.model_dump(exclude={"directory"})
+    # Unpacked once: a second arrival uses the same copy.
+    assert pickle.loads(blob).directory == there.directory
+    # A built-in task pickles and comes back as itself.
+    (builtin,) = load_tasks(ids=["data-sales-total"])
+    assert pickle.loads(pickle.dumps(builtin)) == builtin
+    # Files that hash differently here (another harness's grader library) are refused.
+    (there.directory / "grader" / "grade.py").write_text("print('tampered')\n")
+    with pytest.raises(ConfigError, match="another version of the harness"):
+        pickle.loads(blob)
