@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from harness.cli import main
 from harness.errors import UsageError
 from harness.store import Run, list_runs
 from harness.study import model_specs, read_study, split_models, study_runs
+from tests.conftest import LoopbackServer
 
 FAST = ("--ranking-samples", "2", "--no-progress")
 
@@ -228,13 +230,10 @@ def test_a_model_whose_key_is_rejected_stops_alone(tmp_path, capsys) -> None:
     assert calls_made <= 2 * 2 + 2
 
 
-class _unauthorised_server:
+class _unauthorised_server(LoopbackServer):
     """A loopback server that answers every request with HTTP 401 and counts them."""
 
-    def __enter__(self):
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
+    def __init__(self) -> None:
         outer = self
         self.count = 0
 
@@ -252,15 +251,7 @@ class _unauthorised_server:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._serve(Handler)
 
 
 def test_a_bad_model_in_a_study_refuses_it_before_anything_is_written(tmp_path, capsys) -> None:
