@@ -266,6 +266,19 @@ class PreparedRun:
         return self.preparation.stages
 
 
+def check_settings(settings: RunSettings) -> dict[str, Any] | None:
+    """Validate the execution settings (executor, log directory, prices, plan) before anything
+    is written; returns the plan's metadata to record."""
+    from analysis.plan import plan_meta_for_run
+    from harness.executors import check_executor
+
+    check_executor(settings)
+    check_writable(settings.log_dir)
+    if settings.prices:
+        price_table(settings.prices)
+    return plan_meta_for_run(settings.plan)
+
+
 def create_run(
     config: RunConfig,
     settings: RunSettings,
@@ -273,20 +286,14 @@ def create_run(
     directory: Path | None = None,
     label: str = "",
     extra_meta: dict[str, Any] | None = None,
+    preparation: Preparation | None = None,
 ) -> PreparedRun:
-    """Validate ``config`` and create its run directory (``directory``, or a new id under the
-    log directory). Nothing is written when validation fails."""
-    from harness.executors import check_executor
-
-    preparation = prepare(config, batch=settings.batch)
+    """Validate ``config`` (unless its ``preparation`` is given, already validated) and create
+    its run directory (``directory``, or a new id under the log directory). Nothing is written
+    when validation fails."""
+    preparation = preparation or prepare(config, batch=settings.batch)
     config = preparation.config
-    check_executor(settings)
-    check_writable(settings.log_dir)
-    if settings.prices:
-        price_table(settings.prices)
-    from analysis.plan import plan_meta_for_run
-
-    plan = plan_meta_for_run(settings.plan)  # validated before the run directory exists
+    plan = check_settings(settings)
     if directory is None:
         run_id = new_run_id(config)
     else:
@@ -357,8 +364,18 @@ def reopen_run(
 
 
 def start_run(config: RunConfig, settings: RunSettings, *, console: Any = None) -> RunResult:
+    from harness.preview import announce_cost
+
     prepared = create_run(config, settings)
+    announce_cost([prepared], settings, run_console(console))
     return execute_runs([prepared], settings, console=console)[0]
+
+
+def run_console(console: Any) -> Any:
+    """The console a run reports on: the caller's, or standard error."""
+    from rich.console import Console
+
+    return console or Console(stderr=True)
 
 
 def resume_run(
@@ -383,11 +400,9 @@ def execute_runs(
     failure (a revoked key, an exhausted budget, a broken plan) ends only that run; a single
     run's error propagates as it always has.
     """
-    from rich.console import Console
-
     from harness.executors import create_executor
 
-    console = console or Console(stderr=True)
+    console = run_console(console)
     prices = price_table(settings.prices)
     try:
         executor = create_executor(settings, console)

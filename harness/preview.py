@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.config import RunConfig
@@ -365,6 +366,29 @@ def preview_study(
                 f"calls per trial and answer lengths from pilot run {measured.run_id}"
             )
     return previews
+
+
+def announce_cost(runs: list[Any], settings: RunSettings, console: Console) -> None:
+    """Before paid models are called: one line per run of a paid model with the preview's
+    expected cost (and the cap). ``runs`` are :class:`~harness.engine.PreparedRun`, already
+    validated, so a refused run never gets an estimate first."""
+    prices = price_table(settings.prices)
+    for run in runs:
+        price = prices.get(run.config.model)
+        if price is None or not (price.input_per_mtok or price.output_per_mtok):
+            continue
+        cost = preview_model(
+            run.config, run.label or run.config.model, prices, None, settings.batch
+        ).cost
+        if cost is None:
+            continue
+        cap = f"; --max-cost ${settings.max_cost:,.2f}" if settings.max_cost is not None else ""
+        console.print(
+            f"[dim]{escape(run.label or run.config.model)}: expected cost about "
+            f"${cost.expected:,.2f} (${cost.low:,.2f}–${cost.high:,.2f}){cap}; --dry-run shows "
+            "the breakdown[/]",
+            soft_wrap=True,
+        )
 
 
 # -- printing ----------------------------------------------------------------------------------

@@ -146,17 +146,19 @@ def start_study(
     Validation comes first and covers every model (names, arguments, keys), so a bad model
     refuses the study before anything is written or spent.
     """
-    from harness.engine import check_writable, create_run, execute_runs, prepare
-    from harness.executors import check_executor
+    from harness.engine import check_settings, create_run, execute_runs, prepare, run_console
+    from harness.preview import announce_cost
 
-    configs = [
-        base.model_copy(update={"model": s.model, "model_args": s.args, "base_url": s.base_url})
+    preparations = [
+        prepare(
+            base.model_copy(
+                update={"model": s.model, "model_args": s.args, "base_url": s.base_url}
+            ),
+            batch=settings.batch,
+        )
         for s in specs
     ]
-    for config in configs:
-        prepare(config, batch=settings.batch)
-    check_executor(settings)
-    check_writable(settings.log_dir)
+    check_settings(settings)
     study_id = new_study_id(base.suite)
     directory = settings.log_dir / study_id
     try:
@@ -188,15 +190,17 @@ def start_study(
     _write_study(directory, study)
     prepared = [
         create_run(
-            config,
+            preparation.config,
             settings,
             directory=directory / spec.directory_name,
             label=spec.label,
             extra_meta={"study_id": study_id, "study_label": spec.label},
+            preparation=preparation,
         )
-        for spec, config in zip(specs, configs, strict=True)
+        for spec, preparation in zip(specs, preparations, strict=True)
     ]
     budget = Budget(max_study_cost, label="study") if max_study_cost is not None else None
+    announce_cost(prepared, settings, run_console(console))
     return directory, execute_runs(prepared, settings, console=console, study_budget=budget)
 
 

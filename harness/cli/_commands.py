@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING
 import click
 from click.core import ParameterSource
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from harness.config import RunConfig, parse_model_args
-from harness.errors import HarnessError, UsageError
+from harness.errors import UsageError
 from harness.executors import EXECUTORS
 from harness.store import default_log_dir
 from harness.suites import ANSWER_OPTIONS, PAIRWISE_OPTIONS
@@ -458,7 +457,6 @@ def run(ctx: click.Context, **opts: object) -> None:
                     update={"model": spec.model, "model_args": spec.args, "base_url": spec.base_url}
                 ),
             )
-    _announce_cost(base, specs, settings)
     if len(specs) == 1:
         print_summary(start_run(base, settings, console=err_console), console)
         return
@@ -466,43 +464,6 @@ def run(ctx: click.Context, **opts: object) -> None:
         base, specs, settings, max_study_cost=study_cap, console=err_console
     )
     print_study_summary(directory, results, console)
-
-
-def _announce_cost(base: RunConfig, specs: list, settings: RunSettings) -> None:
-    """Before paid models are called: one line each with the preview's expected cost."""
-    from harness.model import price_table
-
-    prices = price_table(settings.prices)
-    paid = [
-        s
-        for s in specs
-        if (price := prices.get(s.model)) is not None
-        and (price.input_per_mtok or price.output_per_mtok)
-    ]
-    if not paid:
-        return
-    from harness.engine import prepare
-    from harness.preview import preview_study
-
-    try:
-        # Every model validated as the run will validate it: a run about to be refused gets
-        # its one error line, not an estimate first.
-        for spec in specs:
-            update = {"model": spec.model, "model_args": spec.args, "base_url": spec.base_url}
-            prepare(base.model_copy(update=update), batch=settings.batch)
-        previews = preview_study(base, paid, settings)
-    except HarnessError:
-        return  # the run's own validation reports the problem
-    for preview in previews:
-        cost = preview.cost
-        if cost is None:
-            continue
-        cap = f"; --max-cost ${settings.max_cost:,.2f}" if settings.max_cost is not None else ""
-        err_console.print(
-            f"[dim]{escape(preview.label)}: expected cost about ${cost.expected:,.2f} "
-            f"(${cost.low:,.2f}–${cost.high:,.2f}){cap}; --dry-run shows the breakdown[/]",
-            soft_wrap=True,
-        )
 
 
 def _resume(
