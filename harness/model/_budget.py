@@ -113,10 +113,6 @@ class Budget:
         """Whether this budget or one above it has a cap."""
         return any(budget.cap is not None for budget in self._chain())
 
-    @property
-    def remaining(self) -> float | None:
-        return None if self.cap is None else max(0.0, self.cap - self.spent)
-
 
 @dataclass(frozen=True)
 class Reservation:
